@@ -1,0 +1,320 @@
+//! The per-user event log: one trait, two backends that pass one
+//! conformance suite. Publishing assigns the user's next `seq`, appends the
+//! event to the user's stream, updates the snapshot and notifies followers,
+//! all or nothing; a retried publish with the same dedupe id is a no-op.
+//!
+//! Readers use the notification fast path, and repair gaps with
+//! [`EventLog::read_after`] (bounded) or fall back to [`EventLog::snapshot`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use crate::event::{Account, Event, Order, Position, Trade, UserId};
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod memory;
+pub mod redis;
+
+/// Longest accepted dedupe id, in bytes (it becomes part of a Redis key).
+pub const MAX_DEDUPE_ID_LEN: usize = 200;
+
+/// Most recent trades kept in the snapshot.
+pub const SNAPSHOT_TRADES: usize = 50;
+
+/// How the log keeps history; the same for both backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Events kept per user stream (Redis trims approximately, `MAXLEN ~`).
+    pub stream_maxlen: u64,
+    /// How long a dedupe id is remembered.
+    pub dedupe_ttl: std::time::Duration,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { stream_maxlen: 10_000, dedupe_ttl: std::time::Duration::from_secs(86_400) }
+    }
+}
+
+/// Why the log refused or failed an operation.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The backend cannot be reached or did not answer in time. Nothing
+    /// was changed as far as the caller can tell; retrying with the same
+    /// dedupe id is safe.
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
+    /// The event cannot be published as given.
+    #[error("invalid event: {0}")]
+    InvalidEvent(&'static str),
+    /// The backend answered with something this code cannot read.
+    #[error("corrupt data in event log: {0}")]
+    Corrupt(String),
+}
+
+/// An event to publish, with the id that makes retries idempotent.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The event; its `seq` is ignored (the log assigns it).
+    pub event: Event,
+    /// Same id → same event: the second publish is answered with the first's
+    /// seq and changes nothing. Broker execution ids, queue job ids, tick ids.
+    pub dedupe_id: String,
+}
+
+impl NewEvent {
+    /// Pairs an event with its dedupe id.
+    pub fn new(event: Event, dedupe_id: impl Into<String>) -> Self {
+        Self { event, dedupe_id: dedupe_id.into() }
+    }
+
+    fn validate(&self) -> Result<(), LogError> {
+        if self.dedupe_id.is_empty() || self.dedupe_id.len() > MAX_DEDUPE_ID_LEN {
+            return Err(LogError::InvalidEvent("dedupe id must be 1 to 200 bytes"));
+        }
+        Ok(())
+    }
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// Appended with this seq.
+    New { seq: u64, epoch: String },
+    /// Already published earlier (same dedupe id) with this seq; nothing changed.
+    Duplicate { seq: u64, epoch: String },
+}
+
+impl Published {
+    /// The event's seq, new or earlier.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Published::New { seq, .. } | Published::Duplicate { seq, .. } => *seq,
+        }
+    }
+}
+
+/// An event as stored: its seq and its JSON (with `seq` in it), ready to be
+/// sent to a client as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// The user's sequence number.
+    pub seq: u64,
+    /// The event's JSON text, `{"type":…,"seq":…,…}`.
+    pub json: Bytes,
+}
+
+impl StoredEvent {
+    /// Parses the JSON.
+    pub fn decode(&self) -> Result<Event, LogError> {
+        serde_json::from_slice(&self.json).map_err(|e| LogError::Corrupt(format!("event {}: {e}", self.seq)))
+    }
+}
+
+/// The answer to [`EventLog::read_after`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadAfter {
+    /// The events after the asked seq, in order, at most `limit` of them.
+    /// When the last one's seq is below `head`, read again from there.
+    Events { epoch: Option<String>, head: u64, events: Vec<StoredEvent> },
+    /// The stream was trimmed past the asked seq: use the snapshot.
+    TooOld { epoch: Option<String>, head: u64 },
+    /// The reader's epoch is not the current one (history was lost and began
+    /// again), or the reader claims a seq beyond the head: use the snapshot.
+    EpochChanged { epoch: Option<String>, head: u64 },
+}
+
+/// The user's full current state, consistent with `seq`: it holds exactly
+/// the effects of events `1..=seq` of `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    /// The history this state belongs to; `None` before the first event.
+    pub epoch: Option<String>,
+    /// The last seq whose effect is included.
+    pub seq: u64,
+    /// Open positions, by symbol.
+    pub positions: Vec<Position>,
+    /// Open orders, by order id.
+    pub orders: Vec<Order>,
+    /// Latest balances.
+    pub account: Option<Account>,
+    /// The most recent trades, newest first, at most [`SNAPSHOT_TRADES`].
+    pub trades: Vec<Trade>,
+}
+
+/// What followers are told.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// A followed user has a new event.
+    Event { user: UserId, epoch: String, event: StoredEvent },
+    /// Notifications may have been missed (the subscription reconnected, or
+    /// this receiver lagged): every follower should repair with `read_after`.
+    Resync,
+}
+
+/// The event log.
+#[async_trait]
+pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
+    /// Publishes one event atomically (see the module doc).
+    async fn publish(&self, event: &NewEvent) -> Result<Published, LogError>;
+
+    /// Publishes many events with as few round trips as the backend allows;
+    /// one result per event, in order. Events of one user keep their order.
+    async fn publish_many(&self, events: &[NewEvent]) -> Vec<Result<Published, LogError>>;
+
+    /// Up to `limit` events after seq `after` of `user`, checked against the
+    /// reader's `epoch` (`None`: the reader has none yet).
+    async fn read_after(
+        &self,
+        user: &UserId,
+        epoch: Option<&str>,
+        after: u64,
+        limit: usize,
+    ) -> Result<ReadAfter, LogError>;
+
+    /// The user's current state, read atomically with its seq and epoch.
+    async fn snapshot(&self, user: &UserId) -> Result<Snapshot, LogError>;
+
+    /// Starts delivering the user's notifications to [`EventLog::notices`].
+    /// Follows are counted: the user stays followed until every `follow`
+    /// had its `unfollow`, so two followers of one user never race.
+    async fn follow(&self, user: &UserId) -> Result<(), LogError>;
+
+    /// Ends one `follow`; the last one stops the user's notifications.
+    async fn unfollow(&self, user: &UserId) -> Result<(), LogError>;
+
+    /// A receiver of the notifications of every followed user.
+    fn notices(&self) -> broadcast::Receiver<Notice>;
+
+    /// Whether the backend answers right now (health checks).
+    async fn ping(&self) -> Result<(), LogError>;
+}
+
+/// A shared, type-erased event log.
+pub type SharedLog = Arc<dyn EventLog>;
+
+/// Capacity of the notice channel: how far a follower may fall behind
+/// before it is told to resync.
+pub const NOTICE_CAPACITY: usize = 65_536;
+
+/// The event serialized the way the log stores it, split so that the seq
+/// can be inserted after `type` without re-serializing: the stored JSON is
+/// `head` + `"seq":N,` + `rest` + `data` + `}`.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    /// `{"type":"position_update",`
+    pub(crate) head: String,
+    /// `"timestamp":…,"userId":…,"data":`
+    pub(crate) rest: String,
+    /// The data object: what the snapshot keeps.
+    pub(crate) data: String,
+    /// What the snapshot does with it.
+    pub(crate) effect: SnapshotEffect,
+}
+
+/// How one event changes the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SnapshotEffect {
+    /// Set or remove the position of a symbol.
+    Position { symbol: String, remove: bool },
+    /// Set or remove an order.
+    Order { order_id: String, remove: bool },
+    /// Replace the account.
+    Account,
+    /// Push a trade onto the recent list.
+    Trade,
+}
+
+impl Encoded {
+    pub(crate) fn new(event: &Event) -> Result<Self, LogError> {
+        let mut event = event.clone();
+        event.set_seq(None);
+        let full = serde_json::to_string(&event).map_err(|_| LogError::InvalidEvent("event does not serialize"))?;
+        let (data, effect) = match &event {
+            Event::PositionUpdate(e) => (
+                to_json(&e.data)?,
+                SnapshotEffect::Position { symbol: e.data.symbol.to_string(), remove: e.data.is_closed() },
+            ),
+            Event::OrderUpdate(e) => (
+                to_json(&e.data)?,
+                SnapshotEffect::Order { order_id: e.data.order_id.clone(), remove: e.data.status.is_closed() },
+            ),
+            Event::AccountUpdate(e) => (to_json(&e.data)?, SnapshotEffect::Account),
+            Event::TradeExecuted(e) => (to_json(&e.data)?, SnapshotEffect::Trade),
+        };
+        // `full` is `{"type":"…",` + rest + data + `}`: serde writes the tag
+        // first and `data` last (see `Envelope`).
+        let head_len = full.find(',').map(|i| i + 1);
+        let body_end = full.len().checked_sub(data.len() + 1);
+        match (head_len, body_end) {
+            (Some(head_len), Some(body_end)) if head_len <= body_end && full[body_end..].starts_with(&data) => {
+                Ok(Self { head: full[..head_len].to_owned(), rest: full[head_len..body_end].to_owned(), data, effect })
+            }
+            _ => Err(LogError::InvalidEvent("event does not serialize in the expected shape")),
+        }
+    }
+
+    /// The stored JSON for `seq`; what the Lua script builds.
+    pub(crate) fn with_seq(&self, seq: u64) -> String {
+        format!("{}\"seq\":{seq},{}{}}}", self.head, self.rest, self.data)
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, LogError> {
+    serde_json::to_string(value).map_err(|_| LogError::InvalidEvent("event data does not serialize"))
+}
+
+/// Makes a fresh epoch id: 16 hex digits, random.
+pub(crate) fn new_epoch() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The notify payload: `<epoch> <seq> <json>`, so a follower can check
+/// continuity before parsing JSON. The Lua script writes the same shape.
+pub(crate) fn parse_notify_payload(payload: &[u8]) -> Option<(String, StoredEvent)> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let (epoch, rest) = text.split_once(' ')?;
+    let (seq, json) = rest.split_once(' ')?;
+    let seq = seq.parse().ok()?;
+    Some((epoch.to_owned(), StoredEvent { seq, json: Bytes::copy_from_slice(json.as_bytes()) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Event {
+        let json = r#"{"type":"account_update","timestamp":"2026-01-03T15:30:45.123Z","userId":"u1","data":{"equity":"1.00","buyingPower":"2","cash":"3","portfolioValue":"4","dayPnl":"5","dayPnlPercent":"6","timestamp":"2026-01-03T15:30:45.000Z"}}"#;
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn encoded_with_seq_is_what_serde_writes() {
+        let mut event = sample();
+        let encoded = Encoded::new(&event).unwrap();
+        event.set_seq(Some(42));
+        assert_eq!(encoded.with_seq(42), serde_json::to_string(&event).unwrap());
+        assert_eq!(encoded.effect, SnapshotEffect::Account);
+    }
+
+    #[test]
+    fn notify_payload_parses() {
+        let (epoch, event) = parse_notify_payload(b"abc 7 {\"x\":1}").unwrap();
+        assert_eq!(epoch, "abc");
+        assert_eq!(event.seq, 7);
+        assert_eq!(&event.json[..], b"{\"x\":1}");
+        assert!(parse_notify_payload(b"abc x {}").is_none());
+    }
+
+    #[test]
+    fn dedupe_id_is_bounded() {
+        let event = sample();
+        assert!(NewEvent::new(event.clone(), "").validate().is_err());
+        assert!(NewEvent::new(event.clone(), "x".repeat(201)).validate().is_err());
+        assert!(NewEvent::new(event, "ok").validate().is_ok());
+    }
+}

@@ -1,0 +1,475 @@
+//! The one conformance suite every [`EventLog`] backend must pass
+//! (feature `conformance`). A backend's test file implements [`Fixture`]
+//! and expands [`conformance_suite!`](crate::conformance_suite), which makes
+//! one `#[tokio::test]` per case.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+
+use super::{EventLog, LogError, LogSettings, NewEvent, Notice, Published, ReadAfter};
+use crate::event::{
+    Account, Envelope, Event, Order, OrderSide, OrderStatus, OrderType, Position, PositionSide, Symbol, Timestamp,
+    Trade, UserId,
+};
+
+/// A fresh backend for one case.
+#[async_trait]
+pub trait Fixture: Send + Sync + Sized + 'static {
+    /// Builds an empty log with these settings.
+    async fn new(settings: LogSettings) -> Self;
+    /// The log under test.
+    fn log(&self) -> Arc<dyn EventLog>;
+    /// Deletes everything the backend holds for `user` (data loss).
+    async fn lose_history(&self, user: &UserId);
+}
+
+/// Expands to one `#[tokio::test]` per conformance case for `$fixture`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($fixture:ty) => {
+        $crate::conformance_suite!(@cases $fixture;
+            publish_assigns_consecutive_seqs,
+            concurrent_publishers_get_gapless_seqs_in_stream_order,
+            concurrent_duplicates_publish_once,
+            retried_publish_is_a_no_op,
+            trimmed_history_reads_too_old,
+            lost_history_starts_a_new_epoch,
+            read_after_pages_and_bounds,
+            snapshot_holds_the_latest_state,
+            snapshot_matches_its_seq_under_concurrent_publishing,
+            followers_are_notified_of_their_users_only,
+            invalid_events_change_nothing,
+        );
+    };
+    (@cases $fixture:ty; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                $crate::log::conformance::$case::<$fixture>().await;
+            }
+        )*
+    };
+}
+
+fn user(name: &str) -> UserId {
+    UserId::new(name).expect("valid test user id")
+}
+
+fn ts() -> Timestamp {
+    "2026-01-03T15:30:45.123Z".parse().expect("valid timestamp")
+}
+
+fn dec(value: i64) -> Decimal {
+    Decimal::new(value, 2)
+}
+
+/// A position update; quantity 0 closes it.
+pub fn position(user_id: &UserId, symbol: &str, quantity: i64, price_cents: i64) -> Event {
+    Event::PositionUpdate(Envelope {
+        seq: None,
+        timestamp: ts(),
+        user_id: user_id.clone(),
+        data: Position {
+            symbol: Symbol::new(symbol).expect("valid symbol"),
+            quantity: Decimal::from(quantity),
+            current_price: dec(price_cents),
+            entry_price: dec(10_000),
+            unrealized_pnl: dec((price_cents - 10_000) * quantity),
+            unrealized_pnl_percent: Decimal::ZERO,
+            market_value: dec(price_cents * quantity),
+            side: PositionSide::Long,
+            strategy_id: None,
+            opened_at: Some(ts()),
+        },
+    })
+}
+
+/// An order update.
+pub fn order(user_id: &UserId, order_id: &str, status: OrderStatus) -> Event {
+    Event::OrderUpdate(Envelope {
+        seq: None,
+        timestamp: ts(),
+        user_id: user_id.clone(),
+        data: Order {
+            order_id: order_id.to_owned(),
+            broker_order_id: None,
+            symbol: Symbol::new("TSLA").expect("valid symbol"),
+            side: OrderSide::Buy,
+            order_type: OrderType::Limit,
+            status,
+            qty: Decimal::from(50),
+            filled_qty: Decimal::ZERO,
+            filled_avg_price: None,
+            limit_price: Some(dec(24_600)),
+            stop_price: None,
+            submitted_at: Some(ts()),
+            filled_at: None,
+            reason: None,
+        },
+    })
+}
+
+/// An account update whose cash is `cash_cents`.
+pub fn account(user_id: &UserId, cash_cents: i64) -> Event {
+    Event::AccountUpdate(Envelope {
+        seq: None,
+        timestamp: ts(),
+        user_id: user_id.clone(),
+        data: Account {
+            equity: dec(10_430_875),
+            buying_power: dec(35_490_524),
+            cash: dec(cash_cents),
+            portfolio_value: dec(10_430_875),
+            day_pnl: dec(123_456),
+            day_pnl_percent: dec(120),
+            timestamp: ts(),
+        },
+    })
+}
+
+/// A trade.
+pub fn trade(user_id: &UserId, trade_id: &str) -> Event {
+    Event::TradeExecuted(Envelope {
+        seq: None,
+        timestamp: ts(),
+        user_id: user_id.clone(),
+        data: Trade {
+            trade_id: trade_id.to_owned(),
+            symbol: Symbol::new("NVDA").expect("valid symbol"),
+            side: OrderSide::Sell,
+            quantity: Decimal::from(25),
+            price: dec(52_050),
+            pnl: Some(dec(125_000)),
+            executed_at: ts(),
+            strategy_id: Some("strategy-xyz".to_owned()),
+        },
+    })
+}
+
+async fn publish(log: &dyn EventLog, event: Event, dedupe_id: &str) -> Published {
+    log.publish(&NewEvent::new(event, dedupe_id)).await.expect("publish")
+}
+
+/// Reads every event after `after`, page by page.
+async fn read_all(log: &dyn EventLog, user_id: &UserId, after: u64) -> Vec<super::StoredEvent> {
+    let mut events = Vec::new();
+    let mut last = after;
+    loop {
+        match log.read_after(user_id, None, last, 1_000).await.expect("read_after") {
+            ReadAfter::Events { events: page, head, .. } => {
+                let Some(tail) = page.last() else { return events };
+                last = tail.seq;
+                events.extend(page);
+                if last >= head {
+                    return events;
+                }
+            }
+            other => panic!("expected events after {last}, got {other:?}"),
+        }
+    }
+}
+
+fn settings() -> LogSettings {
+    LogSettings { stream_maxlen: 10_000, dedupe_ttl: Duration::from_secs(600) }
+}
+
+/// Seqs start at 1 and count up; the stored JSON carries the seq and
+/// decodes to the published event.
+pub async fn publish_assigns_consecutive_seqs<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let log = fixture.log();
+    let u = user("conf-seq");
+    let events = [position(&u, "AAPL", 100, 17_550), order(&u, "o-1", OrderStatus::New), account(&u, 1)];
+    for (i, event) in events.iter().enumerate() {
+        let published = publish(&*log, event.clone(), &format!("e-{i}")).await;
+        assert!(matches!(published, Published::New { seq, .. } if seq == i as u64 + 1), "{published:?}");
+    }
+    let stored = read_all(&*log, &u, 0).await;
+    assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    for (stored, original) in stored.iter().zip(events) {
+        let mut expected = original;
+        expected.set_seq(Some(stored.seq));
+        assert_eq!(stored.decode().expect("decode"), expected);
+        assert_eq!(stored.json, serde_json::to_string(&expected).expect("serialize").into_bytes());
+    }
+}
+
+/// 8 concurrent publishers × 1,000 events for one user: seqs exactly
+/// 1..=8000, and the stream holds them in seq order.
+pub async fn concurrent_publishers_get_gapless_seqs_in_stream_order<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let log = fixture.log();
+    let u = user("conf-concurrent");
+    let tasks: Vec<_> = (0..8)
+        .map(|task| {
+            let log = log.clone();
+            let u = u.clone();
+            tokio::spawn(async move {
+                let mut seqs = Vec::with_capacity(1_000);
+                for i in 0..1_000 {
+                    let event = position(&u, &format!("S{}", i % 10), 1 + i, 10_000 + i);
+                    seqs.push(publish(&*log, event, &format!("t{task}-{i}")).await.seq());
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        let seqs = task.await.expect("publisher task");
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "one publisher's seqs must rise");
+        all.extend(seqs);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=8_000).collect::<Vec<u64>>());
+    let stored = read_all(&*log, &u, 0).await;
+    assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=8_000).collect::<Vec<u64>>());
+    assert!(stored.iter().all(|e| e.decode().expect("decode").seq() == Some(e.seq)));
+}
+
+/// The same dedupe id published 50 times at once: one event.
+pub async fn concurrent_duplicates_publish_once<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let log = fixture.log();
+    let u = user("conf-dup");
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let log = log.clone();
+            let event = trade(&u, "exec-1");
+            tokio::spawn(async move { publish(&*log, event, "exec-1").await })
+        })
+        .collect();
+    let mut new = 0;
+    let mut seqs = BTreeSet::new();
+    for task in tasks {
+        let published = task.await.expect("publisher task");
+        new += usize::from(matches!(published, Published::New { .. }));
+        seqs.insert(published.seq());
+    }
+    assert_eq!(new, 1);
+    assert_eq!(seqs, BTreeSet::from([1]));
+    assert_eq!(read_all(&*log, &u, 0).await.len(), 1);
+    assert_eq!(log.snapshot(&u).await.expect("snapshot").trades.len(), 1);
+}
+
+/// A retry after success answers with the first seq and changes nothing.
+pub async fn retried_publish_is_a_no_op<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let log = fixture.log();
+    let u = user("conf-retry");
+    let first = publish(&*log, account(&u, 100), "acct-1").await;
+    publish(&*log, account(&u, 200), "acct-2").await;
+    let again = publish(&*log, account(&u, 100), "acct-1").await;
+    assert_eq!(again, Published::Duplicate { seq: first.seq(), epoch: epoch_of(&first) });
+    let snapshot = log.snapshot(&u).await.expect("snapshot");
+    assert_eq!(snapshot.seq, 2);
+    assert_eq!(snapshot.account.expect("account").cash, dec(200));
+}
+
+fn epoch_of(published: &Published) -> String {
+    match published {
+        Published::New { epoch, .. } | Published::Duplicate { epoch, .. } => epoch.clone(),
+    }
+}
+
+/// Reading after a seq that `MAXLEN` trimmed away is "too old", not a
+/// silently shortened answer.
+pub async fn trimmed_history_reads_too_old<F: Fixture>() {
+    let fixture = F::new(LogSettings { stream_maxlen: 100, ..settings() }).await;
+    let log = fixture.log();
+    let u = user("conf-trim");
+    let events: Vec<_> = (0..1_000).map(|i| NewEvent::new(account(&u, i), format!("a-{i}"))).collect();
+    for result in log.publish_many(&events).await {
+        result.expect("publish");
+    }
+    match log.read_after(&u, None, 1, 10).await.expect("read_after") {
+        ReadAfter::TooOld { head, .. } => assert_eq!(head, 1_000),
+        other => panic!("expected TooOld, got {other:?}"),
+    }
+    let recent = read_all(&*log, &u, 990).await;
+    assert_eq!(recent.iter().map(|e| e.seq).collect::<Vec<_>>(), (991..=1_000).collect::<Vec<u64>>());
+}
+
+/// History lost (data loss in the backend): the next publish starts a new
+/// epoch at seq 1, and a reader holding the old epoch is told.
+pub async fn lost_history_starts_a_new_epoch<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let log = fixture.log();
+    let u = user("conf-epoch");
+    let mut old = None;
+    for i in 0..5 {
+        old = Some(publish(&*log, account(&u, i), &format!("a-{i}")).await);
+    }
+    let old_epoch = epoch_of(&old.expect("published"));
+    fixture.lose_history(&u).await;
+    let fresh = publish(&*log, account(&u, 9), "after-loss").await;
+    assert_eq!(fresh.seq(), 1);
+    assert_ne!(epoch_of(&fresh), old_epoch);
+    for after in [0, 1, 5] {
+        match log.read_after(&u, Some(&old_epoch), after, 10).await.expect("read_after") {
+            ReadAfter::EpochChanged { epoch, head } => {
+                assert_eq!(epoch, Some(epoch_of(&fresh)));
+                assert_eq!(head, 1);
+            }
+            other => panic!("expected EpochChanged after {after}, got {other:?}"),
+        }
+    }
+    let snapshot = log.snapshot(&u).await.expect("snapshot");
+    assert_eq!((snapshot.seq, snapshot.epoch), (1, Some(epoch_of(&fresh))));
+}
+
+/// `limit` bounds a read; reading at the head is empty; beyond the head is
+/// a changed epoch; a user without history reads empty.
+pub async fn read_after_pages_and_bounds<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let log = fixture.log();
+    let u = user("conf-pages");
+    match log.read_after(&u, None, 0, 10).await.expect("read_after") {
+        ReadAfter::Events { epoch: None, head: 0, events } => assert!(events.is_empty()),
+        other => panic!("expected an empty history, got {other:?}"),
+    }
+    let mut epoch = String::new();
+    for i in 0..25 {
+        epoch = epoch_of(&publish(&*log, account(&u, i), &format!("a-{i}")).await);
+    }
+    match log.read_after(&u, Some(&epoch), 5, 10).await.expect("read_after") {
+        ReadAfter::Events { head: 25, events, .. } => {
+            assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), (6..=15).collect::<Vec<u64>>())
+        }
+        other => panic!("expected a page, got {other:?}"),
+    }
+    match log.read_after(&u, Some(&epoch), 25, 10).await.expect("read_after") {
+        ReadAfter::Events { head: 25, events, .. } => assert!(events.is_empty()),
+        other => panic!("expected nothing new, got {other:?}"),
+    }
+    assert!(matches!(
+        log.read_after(&u, Some(&epoch), 26, 10).await.expect("read_after"),
+        ReadAfter::EpochChanged { head: 25, .. }
+    ));
+}
+
+/// Positions by symbol (closed ones removed), open orders by id, the latest
+/// account, the most recent trades newest first.
+pub async fn snapshot_holds_the_latest_state<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let log = fixture.log();
+    let u = user("conf-snapshot");
+    let empty = log.snapshot(&u).await.expect("snapshot");
+    assert_eq!((empty.seq, empty.epoch.is_none(), empty.positions.len()), (0, true, 0));
+    let steps = [
+        position(&u, "AAPL", 100, 17_550),
+        position(&u, "MSFT", 10, 40_000),
+        position(&u, "AAPL", 150, 17_600),
+        position(&u, "MSFT", 0, 40_100),
+        order(&u, "o-1", OrderStatus::New),
+        order(&u, "o-2", OrderStatus::Accepted),
+        order(&u, "o-1", OrderStatus::PartiallyFilled),
+        order(&u, "o-2", OrderStatus::Filled),
+        account(&u, 1),
+        account(&u, 2),
+    ];
+    for (i, event) in steps.into_iter().enumerate() {
+        publish(&*log, event, &format!("s-{i}")).await;
+    }
+    for i in 0..60 {
+        publish(&*log, trade(&u, &format!("t-{i}")), &format!("t-{i}")).await;
+    }
+    let snapshot = log.snapshot(&u).await.expect("snapshot");
+    assert_eq!(snapshot.seq, 70);
+    assert_eq!(snapshot.positions.len(), 1);
+    assert_eq!((snapshot.positions[0].symbol.as_str(), snapshot.positions[0].quantity), ("AAPL", Decimal::from(150)));
+    assert_eq!(snapshot.orders.len(), 1);
+    assert_eq!(
+        (snapshot.orders[0].order_id.as_str(), snapshot.orders[0].status),
+        ("o-1", OrderStatus::PartiallyFilled)
+    );
+    assert_eq!(snapshot.account.expect("account").cash, dec(2));
+    assert_eq!(snapshot.trades.len(), super::SNAPSHOT_TRADES);
+    assert_eq!(snapshot.trades[0].trade_id, "t-59");
+}
+
+/// Under concurrent publishing a snapshot never shows state newer or older
+/// than the seq it reports: event `n` sets cash to `n`, so cash == seq.
+pub async fn snapshot_matches_its_seq_under_concurrent_publishing<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let log = fixture.log();
+    let u = user("conf-consistent");
+    let publisher = {
+        let log = log.clone();
+        let u = u.clone();
+        tokio::spawn(async move {
+            for n in 1..=500 {
+                let published = publish(&*log, account(&u, n), &format!("a-{n}")).await;
+                assert_eq!(published.seq(), n as u64);
+            }
+        })
+    };
+    let mut checked = 0;
+    while !publisher.is_finished() && checked < 10_000 {
+        let snapshot = log.snapshot(&u).await.expect("snapshot");
+        if let Some(account) = snapshot.account {
+            assert_eq!(account.cash, dec(snapshot.seq as i64), "snapshot at seq {}", snapshot.seq);
+        } else {
+            assert_eq!(snapshot.seq, 0);
+        }
+        checked += 1;
+        tokio::task::yield_now().await;
+    }
+    publisher.await.expect("publisher task");
+    assert!(checked > 0);
+    assert_eq!(log.snapshot(&u).await.expect("snapshot").seq, 500);
+}
+
+/// Following a user delivers its events, with seq and epoch, and nobody
+/// else's; unfollowing stops them.
+pub async fn followers_are_notified_of_their_users_only<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let log = fixture.log();
+    let (followed, other) = (user("conf-followed"), user("conf-other"));
+    let mut notices = log.notices();
+    log.follow(&followed).await.expect("follow");
+    publish(&*log, account(&other, 1), "o-1").await;
+    let published = publish(&*log, account(&followed, 1), "f-1").await;
+    let notice = tokio::time::timeout(Duration::from_secs(5), notices.recv()).await.expect("a notice in time");
+    match notice.expect("notice") {
+        Notice::Event { user, epoch, event } => {
+            assert_eq!(user, followed);
+            assert_eq!(epoch, epoch_of(&published));
+            assert_eq!(event.seq, 1);
+            assert!(matches!(event.decode().expect("decode"), Event::AccountUpdate(_)));
+        }
+        Notice::Resync => panic!("unexpected resync"),
+    }
+    log.unfollow(&followed).await.expect("unfollow");
+    publish(&*log, account(&followed, 2), "f-2").await;
+    log.follow(&other).await.expect("follow");
+    publish(&*log, account(&other, 2), "o-2").await;
+    // The next notice is the other user's: nothing came for the unfollowed one.
+    let notice = tokio::time::timeout(Duration::from_secs(5), notices.recv()).await.expect("a notice in time");
+    match notice.expect("notice") {
+        Notice::Event { user, event, .. } => assert_eq!((user, event.seq), (other, 2)),
+        Notice::Resync => panic!("unexpected resync"),
+    }
+}
+
+/// A bad dedupe id is refused with a typed error and changes nothing.
+pub async fn invalid_events_change_nothing<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let log = fixture.log();
+    let u = user("conf-invalid");
+    publish(&*log, account(&u, 1), "ok").await;
+    for bad in [String::new(), "x".repeat(super::MAX_DEDUPE_ID_LEN + 1)] {
+        let result = log.publish(&NewEvent::new(account(&u, 2), bad)).await;
+        assert!(matches!(result, Err(LogError::InvalidEvent(_))), "{result:?}");
+    }
+    let batch = [NewEvent::new(account(&u, 3), ""), NewEvent::new(account(&u, 4), "fine")];
+    let results = log.publish_many(&batch).await;
+    assert!(matches!(results[0], Err(LogError::InvalidEvent(_))));
+    assert_eq!(results[1].as_ref().expect("valid one publishes").seq(), 2);
+    let snapshot = log.snapshot(&u).await.expect("snapshot");
+    assert_eq!((snapshot.seq, snapshot.account.expect("account").cash), (2, dec(4)));
+}

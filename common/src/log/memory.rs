@@ -1,0 +1,232 @@
+//! The in-process event log: the Redis backend's semantics without Redis,
+//! for the embedded single-node mode and fast tests.
+//!
+//! One `std::sync::Mutex` guards all state. Every operation is a few map
+//! updates and never awaits while holding it, which keeps the lock short and
+//! the code obviously atomic (mini-redis `db.rs` makes the same choice).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use super::{
+    new_epoch, Encoded, EventLog, LogError, LogSettings, NewEvent, Notice, Published, ReadAfter, Snapshot, StoredEvent,
+    NOTICE_CAPACITY, SNAPSHOT_TRADES,
+};
+use crate::event::{Account, Event, Order, Position, Trade, UserId};
+
+/// The in-memory event log.
+#[derive(Debug)]
+pub struct MemoryLog {
+    state: Mutex<State>,
+    notices: broadcast::Sender<Notice>,
+    settings: LogSettings,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    users: HashMap<UserId, UserLog>,
+    /// Followed users, with how many follows each.
+    followed: HashMap<UserId, usize>,
+}
+
+#[derive(Debug)]
+struct UserLog {
+    epoch: String,
+    seq: u64,
+    events: VecDeque<StoredEvent>,
+    positions: BTreeMap<String, Position>,
+    orders: BTreeMap<String, Order>,
+    account: Option<Account>,
+    trades: VecDeque<Trade>,
+    /// dedupe id → (seq, expiry); `expiries` lists the same ids oldest first
+    /// (one TTL for all, so insertion order is expiry order).
+    dedupe: HashMap<String, u64>,
+    expiries: VecDeque<(Instant, String)>,
+}
+
+impl UserLog {
+    fn new() -> Self {
+        Self {
+            epoch: new_epoch(),
+            seq: 0,
+            events: VecDeque::new(),
+            positions: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            account: None,
+            trades: VecDeque::new(),
+            dedupe: HashMap::new(),
+            expiries: VecDeque::new(),
+        }
+    }
+
+    fn expire_dedupe(&mut self, now: Instant) {
+        while let Some((at, _)) = self.expiries.front() {
+            if *at > now {
+                break;
+            }
+            if let Some((_, id)) = self.expiries.pop_front() {
+                self.dedupe.remove(&id);
+            }
+        }
+    }
+
+    fn apply(&mut self, event: &Event) {
+        match event {
+            Event::PositionUpdate(e) => {
+                let symbol = e.data.symbol.to_string();
+                if e.data.is_closed() {
+                    self.positions.remove(&symbol);
+                } else {
+                    self.positions.insert(symbol, e.data.clone());
+                }
+            }
+            Event::OrderUpdate(e) => {
+                if e.data.status.is_closed() {
+                    self.orders.remove(&e.data.order_id);
+                } else {
+                    self.orders.insert(e.data.order_id.clone(), e.data.clone());
+                }
+            }
+            Event::AccountUpdate(e) => self.account = Some(e.data.clone()),
+            Event::TradeExecuted(e) => {
+                self.trades.push_front(e.data.clone());
+                self.trades.truncate(SNAPSHOT_TRADES);
+            }
+        }
+    }
+}
+
+impl MemoryLog {
+    /// An empty log.
+    pub fn new(settings: LogSettings) -> Self {
+        let (notices, _) = broadcast::channel(NOTICE_CAPACITY);
+        Self { state: Mutex::new(State::default()), notices, settings }
+    }
+
+    /// Forgets everything about `user`, as if the backend lost its data: the
+    /// next publish starts a new epoch. For fault-injection tests.
+    pub fn lose_history(&self, user: &UserId) {
+        self.lock().users.remove(user);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied publish
+        // (every mutation is after all checks), so a poisoned lock is usable.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn publish_locked(&self, state: &mut State, new: &NewEvent, now: Instant) -> Result<Published, LogError> {
+        new.validate()?;
+        let encoded = Encoded::new(&new.event)?;
+        let user = new.event.user_id();
+        let log = state.users.entry(user.clone()).or_insert_with(UserLog::new);
+        log.expire_dedupe(now);
+        if let Some(&seq) = log.dedupe.get(&new.dedupe_id) {
+            return Ok(Published::Duplicate { seq, epoch: log.epoch.clone() });
+        }
+        log.seq += 1;
+        let seq = log.seq;
+        let stored = StoredEvent { seq, json: Bytes::from(encoded.with_seq(seq)) };
+        log.events.push_back(stored.clone());
+        let maxlen = usize::try_from(self.settings.stream_maxlen).unwrap_or(usize::MAX);
+        while log.events.len() > maxlen {
+            log.events.pop_front();
+        }
+        log.apply(&new.event);
+        log.dedupe.insert(new.dedupe_id.clone(), seq);
+        log.expiries.push_back((now + self.settings.dedupe_ttl, new.dedupe_id.clone()));
+        let epoch = log.epoch.clone();
+        if state.followed.contains_key(user) {
+            // No receiver is fine: nobody follows right now.
+            let _ = self.notices.send(Notice::Event { user: user.clone(), epoch: epoch.clone(), event: stored });
+        }
+        Ok(Published::New { seq, epoch })
+    }
+}
+
+#[async_trait]
+impl EventLog for MemoryLog {
+    async fn publish(&self, event: &NewEvent) -> Result<Published, LogError> {
+        let mut state = self.lock();
+        self.publish_locked(&mut state, event, Instant::now())
+    }
+
+    async fn publish_many(&self, events: &[NewEvent]) -> Vec<Result<Published, LogError>> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        events.iter().map(|event| self.publish_locked(&mut state, event, now)).collect()
+    }
+
+    async fn read_after(
+        &self,
+        user: &UserId,
+        epoch: Option<&str>,
+        after: u64,
+        limit: usize,
+    ) -> Result<ReadAfter, LogError> {
+        let state = self.lock();
+        let Some(log) = state.users.get(user) else {
+            return Ok(if epoch.is_some() || after > 0 {
+                ReadAfter::EpochChanged { epoch: None, head: 0 }
+            } else {
+                ReadAfter::Events { epoch: None, head: 0, events: Vec::new() }
+            });
+        };
+        let current = Some(log.epoch.clone());
+        if epoch.is_some_and(|e| e != log.epoch) || after > log.seq {
+            return Ok(ReadAfter::EpochChanged { epoch: current, head: log.seq });
+        }
+        if after == log.seq {
+            return Ok(ReadAfter::Events { epoch: current, head: log.seq, events: Vec::new() });
+        }
+        match log.events.front() {
+            Some(first) if first.seq <= after + 1 => {
+                let skip = usize::try_from(after + 1 - first.seq).unwrap_or(usize::MAX);
+                let events = log.events.iter().skip(skip).take(limit).cloned().collect();
+                Ok(ReadAfter::Events { epoch: current, head: log.seq, events })
+            }
+            _ => Ok(ReadAfter::TooOld { epoch: current, head: log.seq }),
+        }
+    }
+
+    async fn snapshot(&self, user: &UserId) -> Result<Snapshot, LogError> {
+        let state = self.lock();
+        Ok(state.users.get(user).map_or_else(Snapshot::default, |log| Snapshot {
+            epoch: Some(log.epoch.clone()),
+            seq: log.seq,
+            positions: log.positions.values().cloned().collect(),
+            orders: log.orders.values().cloned().collect(),
+            account: log.account.clone(),
+            trades: log.trades.iter().cloned().collect(),
+        }))
+    }
+
+    async fn follow(&self, user: &UserId) -> Result<(), LogError> {
+        *self.lock().followed.entry(user.clone()).or_default() += 1;
+        Ok(())
+    }
+
+    async fn unfollow(&self, user: &UserId) -> Result<(), LogError> {
+        let mut state = self.lock();
+        if let Some(count) = state.followed.get_mut(user) {
+            *count -= 1;
+            if *count == 0 {
+                state.followed.remove(user);
+            }
+        }
+        Ok(())
+    }
+
+    fn notices(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    async fn ping(&self) -> Result<(), LogError> {
+        Ok(())
+    }
+}

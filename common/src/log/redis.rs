@@ -1,0 +1,495 @@
+//! The Redis event log (`fred`). Each publish is one server-side Lua script
+//! (`redis/publish.lua`), called by SHA and reloaded when the server lost its
+//! script cache. Notifications arrive on one sharded pub/sub connection per
+//! process, subscribed per followed user, and are re-subscribed after every
+//! reconnect before followers are told to resync.
+//!
+//! No command here blocks: the design needs no `XREAD BLOCK`, which would
+//! stall every other command on the shared connection.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use fred::clients::Pipeline;
+use fred::prelude::{
+    Builder, ClientLike, Config, Error as FredError, ErrorKind, EventInterface, LuaInterface, Options, PubsubInterface,
+    ReconnectPolicy, Value,
+};
+use fred::types::scripts::Script;
+use fred::types::{ClusterHash, CustomCommand, MultipleKeys, MultipleValues};
+use tokio::sync::{broadcast, OnceCell};
+use tokio::task::JoinHandle;
+
+use super::{
+    new_epoch, parse_notify_payload, Encoded, EventLog, LogError, LogSettings, NewEvent, Notice, Published, ReadAfter,
+    Snapshot, SnapshotEffect, StoredEvent, NOTICE_CAPACITY, SNAPSHOT_TRADES,
+};
+use crate::event::UserId;
+use crate::keys::{self, UserKeys};
+
+const PUBLISH_LUA: &str = include_str!("redis/publish.lua");
+const READ_AFTER_LUA: &str = include_str!("redis/read_after.lua");
+const SNAPSHOT_LUA: &str = include_str!("redis/snapshot.lua");
+
+/// Events sent in one pipeline by `publish_many`; bounds the memory of one
+/// flush while keeping round trips few.
+const PIPELINE_CHUNK: usize = 1_000;
+
+/// Follows subscribed concurrently when re-subscribing after a reconnect.
+const RESUBSCRIBE_CONCURRENCY: usize = 256;
+
+/// The keys and arguments of one script call.
+type ScriptCall = (Vec<String>, Vec<Value>);
+
+/// The Redis event log.
+#[derive(Debug, Clone)]
+pub struct RedisLog {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: fred::clients::Client,
+    options: Options,
+    settings: LogSettings,
+    publish: Script,
+    read_after: Script,
+    snapshot: Script,
+    notices: broadcast::Sender<Notice>,
+    /// The pub/sub connection, made on the first `follow`.
+    pubsub: OnceCell<PubSub>,
+    url: String,
+    command_timeout: Duration,
+}
+
+#[derive(Debug)]
+struct PubSub {
+    client: fred::clients::Client,
+    /// Channels we follow, with their follow counts; the truth for
+    /// re-subscribing after a reconnect.
+    channels: Arc<Mutex<HashMap<String, usize>>>,
+    /// Serializes (un)subscribe commands so that the server sees them in the
+    /// order the counts changed.
+    order: tokio::sync::Mutex<()>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for PubSub {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl RedisLog {
+    /// Connects to `url` (`redis://`, `rediss://`, `redis-cluster://`).
+    /// Commands that cannot complete within `command_timeout`, or are issued
+    /// while the connection is down, fail with [`LogError::Unavailable`].
+    pub async fn connect(url: &str, settings: LogSettings, command_timeout: Duration) -> Result<Self, LogError> {
+        let client = build_client(url, command_timeout, 32)?;
+        client.init().await.map_err(unavailable)?;
+        let (notices, _) = broadcast::channel(NOTICE_CAPACITY);
+        let log = Self {
+            inner: Arc::new(Inner {
+                client,
+                options: Options { fail_fast: true, timeout: Some(command_timeout), ..Options::default() },
+                settings,
+                publish: Script::from_lua(PUBLISH_LUA),
+                read_after: Script::from_lua(READ_AFTER_LUA),
+                snapshot: Script::from_lua(SNAPSHOT_LUA),
+                notices,
+                pubsub: OnceCell::new(),
+                url: url.to_owned(),
+                command_timeout,
+            }),
+        };
+        // Load once now; `eval` reloads if the server loses its cache later.
+        for script in [&log.inner.publish, &log.inner.read_after, &log.inner.snapshot] {
+            script.load(&log.inner.client).await.map_err(unavailable)?;
+        }
+        Ok(log)
+    }
+
+    /// The underlying command client, for tests and operational commands.
+    pub fn client(&self) -> &fred::clients::Client {
+        &self.inner.client
+    }
+
+    /// Calls a script by SHA; on `NOSCRIPT` loads it and calls again.
+    async fn eval<K, V>(&self, script: &Script, keys: K, args: V) -> Result<Value, LogError>
+    where
+        K: Into<MultipleKeys> + Send,
+        V: TryInto<MultipleValues> + Send,
+        V::Error: Into<FredError> + Send,
+    {
+        let keys: MultipleKeys = keys.into();
+        let args: MultipleValues = args.try_into().map_err(|e| unavailable(e.into()))?;
+        let client = self.inner.client.with_options(&self.inner.options);
+        match client.evalsha(script.sha1().clone(), keys.clone(), args.clone()).await {
+            Err(error) if is_noscript(&error) => {
+                script.load(&self.inner.client).await.map_err(unavailable)?;
+                client.evalsha(script.sha1().clone(), keys, args).await.map_err(unavailable)
+            }
+            result => result.map_err(unavailable),
+        }
+    }
+
+    fn publish_args(&self, new: &NewEvent) -> Result<ScriptCall, LogError> {
+        new.validate()?;
+        let encoded = Encoded::new(&new.event)?;
+        let keys = UserKeys::new(new.event.user_id());
+        let (effect, field, remove) = match &encoded.effect {
+            SnapshotEffect::Position { symbol, remove } => ("p", symbol.clone(), *remove),
+            SnapshotEffect::Order { order_id, remove } => ("o", order_id.clone(), *remove),
+            SnapshotEffect::Account => ("a", String::new(), false),
+            SnapshotEffect::Trade => ("t", String::new(), false),
+        };
+        let settings = &self.inner.settings;
+        let args: Vec<Value> = vec![
+            encoded.head.into(),
+            encoded.rest.into(),
+            encoded.data.into(),
+            effect.into(),
+            field.into(),
+            if remove { "1" } else { "0" }.into(),
+            settings.stream_maxlen.to_string().into(),
+            settings.dedupe_ttl.as_secs().max(1).to_string().into(),
+            new_epoch().into(),
+            keys.notify.clone().into(),
+            SNAPSHOT_TRADES.to_string().into(),
+        ];
+        let key_list = vec![
+            keys.meta.clone(),
+            keys.events.clone(),
+            keys.positions.clone(),
+            keys.orders.clone(),
+            keys.account.clone(),
+            keys.trades.clone(),
+            keys.dedupe(&new.dedupe_id),
+        ];
+        Ok((key_list, args))
+    }
+
+    async fn pubsub(&self) -> Result<&PubSub, LogError> {
+        self.inner
+            .pubsub
+            .get_or_try_init(|| async {
+                let client = build_client(&self.inner.url, self.inner.command_timeout, NOTICE_CAPACITY)?;
+                let channels = Arc::new(Mutex::new(HashMap::new()));
+                let tasks = vec![
+                    spawn_forwarder(&client, self.inner.notices.clone()),
+                    spawn_resubscriber(&client, channels.clone(), self.inner.notices.clone()),
+                ];
+                client.init().await.map_err(unavailable)?;
+                Ok(PubSub { client, channels, order: tokio::sync::Mutex::new(()), tasks })
+            })
+            .await
+    }
+}
+
+fn build_client(url: &str, timeout: Duration, broadcast_capacity: usize) -> Result<fred::clients::Client, LogError> {
+    let config = Config::from_url(url).map_err(|e| LogError::Unavailable(format!("bad Redis URL: {}", e.details())))?;
+    Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = timeout;
+            c.internal_command_timeout = timeout;
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = timeout;
+            p.broadcast_channel_capacity = broadcast_capacity;
+        })
+        // Retry forever, 100 ms doubling to 2 s: a gateway outlives Redis outages.
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+        .build()
+        .map_err(unavailable)
+}
+
+/// Turns pub/sub messages into notices.
+fn spawn_forwarder(client: &fred::clients::Client, notices: broadcast::Sender<Notice>) -> JoinHandle<()> {
+    let mut messages = client.message_rx();
+    tokio::spawn(async move {
+        loop {
+            match messages.recv().await {
+                Ok(message) => {
+                    let Some(user) = keys::user_of_notify_channel(&message.channel) else { continue };
+                    let Some(payload) = message.value.as_bytes() else { continue };
+                    match parse_notify_payload(payload) {
+                        Some((epoch, event)) => {
+                            let _ = notices.send(Notice::Event { user, epoch, event });
+                        }
+                        None => tracing::warn!(%user, "Unreadable notification ignored."),
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "Notification receiver lagged; resyncing.");
+                    let _ = notices.send(Notice::Resync);
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    })
+}
+
+/// After every reconnect: subscribe to every followed channel again, then
+/// tell followers to repair what they missed while disconnected.
+fn spawn_resubscriber(
+    client: &fred::clients::Client,
+    channels: Arc<Mutex<HashMap<String, usize>>>,
+    notices: broadcast::Sender<Notice>,
+) -> JoinHandle<()> {
+    let mut reconnects = client.reconnect_rx();
+    let client = client.clone();
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            match reconnects.recv().await {
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+            if std::mem::take(&mut first) {
+                // The initial connection: nothing was followed before it.
+                continue;
+            }
+            let wanted: Vec<String> = lock(&channels).keys().cloned().collect();
+            tracing::info!(channels = wanted.len(), "Pub/sub reconnected; subscribing again.");
+            for chunk in wanted.chunks(RESUBSCRIBE_CONCURRENCY) {
+                let results = futures::future::join_all(chunk.iter().map(|c| client.ssubscribe(c.clone()))).await;
+                if let Some(Err(error)) = results.into_iter().find(Result::is_err) {
+                    tracing::warn!(%error, "Re-subscribing failed; waiting for the next reconnect.");
+                }
+            }
+            let _ = notices.send(Notice::Resync);
+        }
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn is_noscript(error: &FredError) -> bool {
+    error.details().starts_with("NOSCRIPT")
+}
+
+fn unavailable(error: FredError) -> LogError {
+    match error.kind() {
+        ErrorKind::Parse | ErrorKind::Protocol => LogError::Corrupt(error.to_string()),
+        _ => LogError::Unavailable(error.to_string()),
+    }
+}
+
+fn corrupt(what: &str) -> LogError {
+    LogError::Corrupt(what.to_owned())
+}
+
+fn parse_published(value: Value) -> Result<Published, LogError> {
+    let mut parts = value.into_array().into_iter();
+    let (Some(flag), Some(seq), Some(epoch)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(corrupt("publish reply"));
+    };
+    let seq = seq.as_u64().ok_or_else(|| corrupt("publish seq"))?;
+    let epoch = epoch.into_string().ok_or_else(|| corrupt("publish epoch"))?;
+    Ok(match flag.as_u64() {
+        Some(1) => Published::New { seq, epoch },
+        Some(0) => Published::Duplicate { seq, epoch },
+        _ => return Err(corrupt("publish flag")),
+    })
+}
+
+fn optional_string(value: Value) -> Option<String> {
+    if value.is_null() {
+        None
+    } else {
+        value.into_string()
+    }
+}
+
+fn decode_all<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> Result<Vec<T>, LogError> {
+    value
+        .into_array()
+        .into_iter()
+        .map(|v| {
+            let bytes = v.into_bytes().ok_or_else(|| corrupt(what))?;
+            serde_json::from_slice(&bytes).map_err(|e| LogError::Corrupt(format!("{what}: {e}")))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl EventLog for RedisLog {
+    async fn publish(&self, event: &NewEvent) -> Result<Published, LogError> {
+        let (keys, args) = self.publish_args(event)?;
+        parse_published(self.eval(&self.inner.publish, keys, args).await?)
+    }
+
+    async fn publish_many(&self, events: &[NewEvent]) -> Vec<Result<Published, LogError>> {
+        let mut results = Vec::with_capacity(events.len());
+        for chunk in events.chunks(PIPELINE_CHUNK) {
+            results.extend(self.publish_pipelined(chunk).await);
+        }
+        results
+    }
+
+    async fn read_after(
+        &self,
+        user: &UserId,
+        epoch: Option<&str>,
+        after: u64,
+        limit: usize,
+    ) -> Result<ReadAfter, LogError> {
+        let keys = UserKeys::new(user);
+        let args = vec![after.to_string(), limit.max(1).to_string(), epoch.unwrap_or_default().to_owned()];
+        let reply = self.eval(&self.inner.read_after, vec![keys.meta, keys.events], args).await?;
+        let mut parts = reply.into_array().into_iter();
+        let (Some(status), Some(epoch), Some(head)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(corrupt("read_after reply"));
+        };
+        let epoch = optional_string(epoch);
+        let head = head.as_u64().ok_or_else(|| corrupt("read_after head"))?;
+        match status.as_str().as_deref() {
+            Some("epoch") => Ok(ReadAfter::EpochChanged { epoch, head }),
+            Some("old") => Ok(ReadAfter::TooOld { epoch, head }),
+            Some("ok") => {
+                let mut events = Vec::new();
+                while let (Some(id), Some(json)) = (parts.next(), parts.next()) {
+                    let id = id.as_str().ok_or_else(|| corrupt("stream id"))?.into_owned();
+                    let seq = id.split('-').next().and_then(|s| s.parse().ok()).ok_or_else(|| corrupt("stream id"))?;
+                    let json: Bytes = json.into_bytes().ok_or_else(|| corrupt("stream entry"))?;
+                    events.push(StoredEvent { seq, json });
+                }
+                Ok(ReadAfter::Events { epoch, head, events })
+            }
+            _ => Err(corrupt("read_after status")),
+        }
+    }
+
+    async fn snapshot(&self, user: &UserId) -> Result<Snapshot, LogError> {
+        let keys = UserKeys::new(user);
+        let key_list = vec![keys.meta, keys.positions, keys.orders, keys.account, keys.trades];
+        let reply = self.eval(&self.inner.snapshot, key_list, Vec::<String>::new()).await?;
+        let mut parts = reply.into_array().into_iter();
+        let (Some(seq), Some(epoch), Some(positions), Some(orders), Some(account), Some(trades)) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(corrupt("snapshot reply"));
+        };
+        let mut positions: Vec<crate::event::Position> = decode_all(positions, "snapshot position")?;
+        positions.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        let mut orders: Vec<crate::event::Order> = decode_all(orders, "snapshot order")?;
+        orders.sort_by(|a, b| a.order_id.cmp(&b.order_id));
+        let account = match optional_string(account) {
+            Some(json) => Some(serde_json::from_str(&json).map_err(|e| LogError::Corrupt(format!("account: {e}")))?),
+            None => None,
+        };
+        Ok(Snapshot {
+            epoch: optional_string(epoch),
+            seq: seq.as_u64().ok_or_else(|| corrupt("snapshot seq"))?,
+            positions,
+            orders,
+            account,
+            trades: decode_all(trades, "snapshot trade")?,
+        })
+    }
+
+    async fn follow(&self, user: &UserId) -> Result<(), LogError> {
+        let pubsub = self.pubsub().await?;
+        let channel = UserKeys::new(user).notify;
+        let _order = pubsub.order.lock().await;
+        // Counted first: if the subscribe fails now, the next reconnect makes it.
+        let count = {
+            let mut channels = lock(&pubsub.channels);
+            let count = channels.entry(channel.clone()).or_default();
+            *count += 1;
+            *count
+        };
+        if count > 1 {
+            return Ok(());
+        }
+        pubsub.client.ssubscribe(channel).await.map_err(unavailable)
+    }
+
+    async fn unfollow(&self, user: &UserId) -> Result<(), LogError> {
+        let pubsub = self.pubsub().await?;
+        let channel = UserKeys::new(user).notify;
+        let _order = pubsub.order.lock().await;
+        let last = {
+            let mut channels = lock(&pubsub.channels);
+            match channels.get_mut(&channel) {
+                Some(count) if *count > 1 => {
+                    *count -= 1;
+                    false
+                }
+                Some(_) => channels.remove(&channel).is_some(),
+                None => false,
+            }
+        };
+        if !last {
+            return Ok(());
+        }
+        pubsub.client.sunsubscribe(channel).await.map_err(unavailable)
+    }
+
+    fn notices(&self) -> broadcast::Receiver<Notice> {
+        self.inner.notices.subscribe()
+    }
+
+    async fn ping(&self) -> Result<(), LogError> {
+        self.inner.client.with_options(&self.inner.options).ping::<()>(None).await.map_err(unavailable)
+    }
+}
+
+impl RedisLog {
+    /// One pipeline of EVALSHA calls; NOSCRIPT answers are retried once
+    /// after reloading (safe: every event carries its dedupe id).
+    async fn publish_pipelined(&self, events: &[NewEvent]) -> Vec<Result<Published, LogError>> {
+        let prepared: Vec<_> = events.iter().map(|e| self.publish_args(e)).collect();
+        let mut results = self.run_pipeline(&prepared).await;
+        if results.iter().any(|r| matches!(r, Err(e) if is_noscript(e))) {
+            if let Err(error) = self.inner.publish.load(&self.inner.client).await {
+                let error = unavailable(error);
+                return prepared.iter().map(|_| Err(LogError::Unavailable(error.to_string()))).collect();
+            }
+            results = self.run_pipeline(&prepared).await;
+        }
+        results
+            .into_iter()
+            .zip(prepared)
+            .map(|(result, prepared)| match prepared {
+                Err(error) => Err(error),
+                Ok(_) => result.map_err(unavailable).and_then(parse_published),
+            })
+            .collect()
+    }
+
+    /// Sends the valid prepared calls in one pipeline; the result list lines
+    /// up with `prepared` (invalid entries get a placeholder error).
+    async fn run_pipeline(&self, prepared: &[Result<ScriptCall, LogError>]) -> Vec<Result<Value, FredError>> {
+        let pipeline: Pipeline<fred::clients::Client> = self.inner.client.pipeline();
+        // Pipelines have no Lua interface in fred 10; EVALSHA as a custom
+        // command, routed by its first key (argument 2) in a cluster.
+        let evalsha = CustomCommand::new("EVALSHA", ClusterHash::Offset(2), false);
+        for (keys, args) in prepared.iter().flatten() {
+            let mut call: Vec<Value> = Vec::with_capacity(2 + keys.len() + args.len());
+            call.push(self.inner.publish.sha1().clone().into());
+            call.push(Value::Integer(keys.len() as i64));
+            call.extend(keys.iter().map(|k| Value::from(k.as_str())));
+            call.extend(args.iter().cloned());
+            let queued: Result<(), FredError> = pipeline.custom(evalsha.clone(), call).await;
+            if let Err(error) = queued {
+                return prepared.iter().map(|_| Err(error.clone())).collect();
+            }
+        }
+        let mut answers = pipeline.try_all::<Value>().await.into_iter();
+        prepared
+            .iter()
+            .map(|p| match p {
+                Ok(_) => answers.next().unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "missing reply"))),
+                Err(_) => Err(FredError::new(ErrorKind::InvalidArgument, "not sent")),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,28 @@
+//! The in-memory event log against the shared conformance suite.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use common::event::UserId;
+use common::log::conformance::Fixture;
+use common::log::memory::MemoryLog;
+use common::log::{EventLog, LogSettings};
+
+struct Memory(Arc<MemoryLog>);
+
+#[async_trait]
+impl Fixture for Memory {
+    async fn new(settings: LogSettings) -> Self {
+        Memory(Arc::new(MemoryLog::new(settings)))
+    }
+
+    fn log(&self) -> Arc<dyn EventLog> {
+        self.0.clone()
+    }
+
+    async fn lose_history(&self, user: &UserId) {
+        self.0.lose_history(user);
+    }
+}
+
+common::conformance_suite!(Memory);

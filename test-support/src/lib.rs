@@ -1,0 +1,10 @@
+//! Test harnesses shared by every crate of the workspace, so no test file
+//! grows its own copy.
+//!
+//! # Layout
+//! - [`redis`]: a real `redis-server` on a free loopback port, started,
+//!   stopped and restarted by the test; never the default port, never a mock.
+//! - [`wait`]: waiting on a condition with a deadline instead of sleeping.
+
+pub mod redis;
+pub mod wait;
