@@ -1,1 +1,152 @@
-//! Placeholder: this crate arrives with its issue.
+//! The edge gateway: holds the WebSocket connections, follows each connected
+//! user's event stream, throttles and diffs updates, and serves the REST
+//! snapshot for clients that poll (BRIEF §1–5).
+//!
+//! # Layout
+//! - [`config`]: the gateway's settings and their environment variables.
+//! - `hub`: one task per connected user — seq tracking, gap repair,
+//!   throttle, fanout filtered by channel.
+//! - [`throttle`]: the pure, clock-injected throttle and diff.
+//! - `connection`: one socket's `select!` loop.
+//! - `rest`: `/api/portfolio` and `/api/health`.
+//! - `close`: every close code and reason.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use common::auth::{token_from_headers, AuthError, Claims, JwtValidator};
+use common::config::Backend;
+use common::log::memory::MemoryLog;
+use common::log::redis::RedisLog;
+use common::log::SharedLog;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+mod close;
+pub mod config;
+mod connection;
+mod hub;
+mod rest;
+pub mod throttle;
+
+pub use config::GatewayConfig;
+
+/// Shared by every request handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    log: SharedLog,
+    jwt: Arc<JwtValidator>,
+    config: Arc<GatewayConfig>,
+    hubs: Arc<hub::Hubs>,
+    next_conn: Arc<AtomicU64>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Opens the configured event log.
+pub async fn open_log(backend: &Backend) -> anyhow::Result<SharedLog> {
+    Ok(match backend {
+        Backend::Memory(settings) => Arc::new(MemoryLog::new(*settings)),
+        Backend::Redis(redis) => Arc::new(RedisLog::connect(redis.url(), redis.settings, redis.command_timeout).await?),
+    })
+}
+
+/// The gateway's routes over `state`.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/ws/portfolio", get(upgrade))
+        .route("/api/portfolio", get(rest::portfolio))
+        .route("/api/health", get(rest::health))
+        .with_state(state)
+}
+
+/// Serves the gateway on `listener` with the event log `log` until
+/// `shutdown` resolves; then every socket is closed with 1012.
+pub async fn run(
+    listener: TcpListener,
+    config: GatewayConfig,
+    log: SharedLog,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let jwt = Arc::new(JwtValidator::new(&config.jwt)?);
+    let hubs = hub::Hubs::new(log.clone(), config.throttle);
+    let dispatcher = hubs.spawn_dispatcher();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = AppState {
+        log,
+        jwt,
+        config: Arc::new(config),
+        hubs: hubs.clone(),
+        next_conn: Arc::new(AtomicU64::new(1)),
+        shutdown: stop_rx,
+    };
+    tracing::info!(addr = %listener.local_addr()?, "Gateway listening.");
+    let serve = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("Shutting down: closing every socket with 1012.");
+        let _ = stop_tx.send(true);
+    });
+    let result = serve.await;
+    dispatcher.abort();
+    hubs.abort_all();
+    Ok(result?)
+}
+
+/// Checks the request's token (bearer header first, then the `session`
+/// cookie).
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Claims, AuthError> {
+    let cookies: Vec<&str> = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
+    let cookie = cookies.join("; ");
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let token = token_from_headers(Some(&cookie).filter(|c| !c.is_empty()).map(String::as_str), authorization)
+        .ok_or(AuthError::Missing)?;
+    state.jwt.validate(token)
+}
+
+/// Same-origin requests, and the configured origins, may open the socket;
+/// requests without `Origin` (native clients) are not browsers.
+fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let same_origin = origin.split_once("://").is_some_and(|(_, rest)| !host.is_empty() && rest == host);
+    same_origin || state.config.allowed_origins.iter().any(|allowed| allowed == origin)
+}
+
+/// `GET /ws/portfolio`: authenticate before joining anything; a refused
+/// socket is upgraded and closed with the reason, so browsers can show it.
+async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    let ws = ws
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(state.config.max_message_bytes)
+        .max_frame_size(state.config.max_message_bytes);
+    let admitted = if !origin_allowed(&state, &headers) {
+        Err(close::ORIGIN_NOT_ALLOWED)
+    } else {
+        match authenticate(&state, &headers) {
+            Err(error) => Err(close::auth_failed(error.reason())),
+            Ok(_) if !state.config.realtime_enabled => Err(close::DISABLED),
+            Ok(claims) => Ok(claims),
+        }
+    };
+    let (code, reason) = match admitted {
+        Ok(claims) => {
+            let conn = state.next_conn.fetch_add(1, Ordering::Relaxed);
+            let membership = state.hubs.join(&claims.user_id, conn);
+            let (queue, shutdown) = (state.config.send_queue, state.shutdown.clone());
+            return ws.on_upgrade(move |socket| connection::serve(socket, claims, membership, queue, shutdown));
+        }
+        Err(refusal) => refusal,
+    };
+    tracing::info!(code, reason, "Connection refused.");
+    ws.on_upgrade(move |mut socket| async move {
+        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+        let _ = socket.send(Message::Close(Some(frame))).await;
+    })
+}

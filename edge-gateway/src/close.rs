@@ -1,0 +1,22 @@
+//! Every close code and reason the gateway sends, in one place
+//! (documented in `docs/protocol.md`).
+
+/// A close code with its human-readable reason.
+pub(crate) type Close = (u16, &'static str);
+
+/// Authentication failed; the client must sign in again (no retry).
+pub(crate) fn auth_failed(reason: &'static str) -> Close {
+    (1008, reason)
+}
+
+/// The `Origin` header names a site that may not open the socket.
+pub(crate) const ORIGIN_NOT_ALLOWED: Close = (1008, "Origin not allowed");
+/// The token expired while connected.
+pub(crate) const SESSION_EXPIRED: Close = (1008, "Session expired");
+/// The gateway is restarting: reconnect at once, with jitter.
+pub(crate) const RESTARTING: Close = (1012, "Server restarting");
+/// Real-time streaming is switched off for this user: poll REST.
+pub(crate) const DISABLED: Close = (1013, "Real-time portfolio disabled");
+/// The connection could not keep up and its send queue filled: reconnect
+/// and resume from the last seq.
+pub(crate) const SLOW_CONSUMER: Close = (4001, "Send queue full - resume from your last seq");

@@ -1,0 +1,527 @@
+//! The per-user hub: one task per user with connections on this gateway.
+//! It follows the user's notifications, tracks the last seq (repairing gaps
+//! with bounded reads), runs the user's throttle, and fans messages out to the
+//! user's connections, each filtered by its channels. A connection can only
+//! ever join its own user's hub, which is what isolates users.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::Utf8Bytes;
+use common::event::{Channel, Envelope, Timestamp, UserId};
+use common::log::{Notice, ReadAfter, SharedLog, Snapshot, StoredEvent};
+use common::protocol::{BatchData, ErrorCode, ServerMessage, SnapshotData};
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::throttle::{self, Output, Throttle, ThrottleConfig};
+
+/// Commands queued per hub before the dispatcher marks it lagged.
+const HUB_QUEUE: usize = 1_024;
+/// Events read per `read_after` call.
+const PAGE: usize = 1_000;
+/// Pages a catch-up may read before a snapshot is cheaper.
+const MAX_PAGES: usize = 10;
+
+/// A set of channels as a bit mask (one byte per connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub(crate) struct Channels(u8);
+
+impl Channels {
+    fn bit(channel: Channel) -> u8 {
+        match channel {
+            Channel::Positions => 1,
+            Channel::Orders => 2,
+            Channel::Account => 4,
+            Channel::Trades => 8,
+        }
+    }
+
+    pub(crate) fn from_list(channels: &[Channel]) -> Self {
+        Self(channels.iter().fold(0, |mask, c| mask | Self::bit(*c)))
+    }
+
+    pub(crate) fn with(self, other: Channels) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    pub(crate) fn without(self, other: Channels) -> Self {
+        Self(self.0 & !other.0)
+    }
+
+    pub(crate) fn contains(self, channel: Channel) -> bool {
+        self.0 & Self::bit(channel) != 0
+    }
+
+    pub(crate) fn list(self) -> Vec<Channel> {
+        Channel::ALL.into_iter().filter(|c| self.contains(*c)).collect()
+    }
+}
+
+/// What a hub sends a connection.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// A JSON text frame.
+    Text(Utf8Bytes),
+}
+
+/// What connections and the dispatcher tell a hub.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Notice {
+        epoch: String,
+        event: StoredEvent,
+    },
+    Resync,
+    /// Add channels; `since` resumes, otherwise a snapshot starts the stream.
+    /// `tx` is given on the connection's first subscribe.
+    Subscribe {
+        conn: u64,
+        channels: Channels,
+        since: Option<(u64, Option<String>)>,
+        tx: Option<mpsc::Sender<Outbound>>,
+    },
+    Unsubscribe {
+        conn: u64,
+        channels: Channels,
+    },
+    CatchUp {
+        conn: u64,
+        since: u64,
+        epoch: Option<String>,
+    },
+    Leave {
+        conn: u64,
+    },
+}
+
+/// Set when the dispatcher could not queue a notice: the hub must repair.
+#[derive(Debug, Default)]
+struct Lagged {
+    flag: AtomicBool,
+    wake: Notify,
+}
+
+#[derive(Debug)]
+struct Entry {
+    tx: mpsc::Sender<Command>,
+    lagged: Arc<Lagged>,
+    refs: usize,
+    task: JoinHandle<()>,
+}
+
+/// Every hub of this gateway, by user.
+#[derive(Debug)]
+pub(crate) struct Hubs {
+    log: SharedLog,
+    throttle: ThrottleConfig,
+    entries: Mutex<HashMap<UserId, Entry>>,
+}
+
+/// A connection's membership in its user's hub; leaving is on drop.
+#[derive(Debug)]
+pub(crate) struct Membership {
+    hubs: Arc<Hubs>,
+    user: UserId,
+    conn: u64,
+    tx: mpsc::Sender<Command>,
+}
+
+impl Membership {
+    /// Sends a command to the hub (waits if the hub is busy).
+    pub(crate) async fn send(&self, command: Command) {
+        // A closed hub means the gateway is shutting down; nothing to do.
+        let _ = self.tx.send(command).await;
+    }
+
+    /// This connection's id.
+    pub(crate) fn conn(&self) -> u64 {
+        self.conn
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        let _ = self.tx.try_send(Command::Leave { conn: self.conn });
+        self.hubs.release(&self.user);
+    }
+}
+
+impl Hubs {
+    pub(crate) fn new(log: SharedLog, throttle: ThrottleConfig) -> Arc<Self> {
+        Arc::new(Self { log, throttle, entries: Mutex::new(HashMap::new()) })
+    }
+
+    /// Joins `user`'s hub, starting it if this is the user's first connection.
+    pub(crate) fn join(self: &Arc<Self>, user: &UserId, conn: u64) -> Membership {
+        let mut entries = lock(&self.entries);
+        let entry = entries.entry(user.clone()).or_insert_with(|| {
+            let (tx, rx) = mpsc::channel(HUB_QUEUE);
+            let lagged = Arc::new(Lagged::default());
+            let hub = Hub::new(user.clone(), self.log.clone(), self.throttle, lagged.clone());
+            Entry { tx, lagged, refs: 0, task: tokio::spawn(hub.run(rx)) }
+        });
+        entry.refs += 1;
+        Membership { hubs: self.clone(), user: user.clone(), conn, tx: entry.tx.clone() }
+    }
+
+    fn release(&self, user: &UserId) {
+        let mut entries = lock(&self.entries);
+        if let Some(entry) = entries.get_mut(user) {
+            entry.refs -= 1;
+            if entry.refs == 0 {
+                // Dropping the sender ends the hub task, which unfollows.
+                entries.remove(user);
+            }
+        }
+    }
+
+    /// Routes the log's notices to the hubs, until the log closes.
+    pub(crate) fn spawn_dispatcher(self: &Arc<Self>) -> JoinHandle<()> {
+        let hubs = self.clone();
+        let mut notices = self.log.notices();
+        tokio::spawn(async move {
+            loop {
+                match notices.recv().await {
+                    Ok(Notice::Event { user, epoch, event }) => {
+                        let entries = lock(&hubs.entries);
+                        if let Some(entry) = entries.get(&user) {
+                            deliver(entry, Command::Notice { epoch, event });
+                        }
+                    }
+                    Ok(Notice::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        for entry in lock(&hubs.entries).values() {
+                            deliver(entry, Command::Resync);
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        })
+    }
+
+    /// Stops every hub (gateway shutdown).
+    pub(crate) fn abort_all(&self) {
+        for (_, entry) in lock(&self.entries).drain() {
+            entry.task.abort();
+        }
+    }
+}
+
+/// Queues a command without waiting; a full hub is marked lagged instead,
+/// so one busy user never stalls the dispatcher.
+fn deliver(entry: &Entry, command: Command) {
+    if entry.tx.try_send(command).is_err() {
+        entry.lagged.flag.store(true, Ordering::Release);
+        entry.lagged.wake.notify_one();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: u64,
+    channels: Channels,
+    /// Events up to this seq are already in what the connection was sent.
+    floor: u64,
+    tx: mpsc::Sender<Outbound>,
+}
+
+#[derive(Debug)]
+struct Hub {
+    user: UserId,
+    log: SharedLog,
+    throttle: Throttle,
+    lagged: Arc<Lagged>,
+    /// The last seq processed and its epoch; `None` until the first subscribe.
+    last: Option<u64>,
+    epoch: Option<String>,
+    conns: Vec<Conn>,
+}
+
+impl Hub {
+    fn new(user: UserId, log: SharedLog, throttle: ThrottleConfig, lagged: Arc<Lagged>) -> Self {
+        Self { user, log, throttle: Throttle::new(throttle), lagged, last: None, epoch: None, conns: Vec::new() }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        if let Err(error) = self.log.follow(&self.user).await {
+            // Subscribed once Redis is back (then a resync repairs the gap).
+            tracing::warn!(user = %self.user, %error, "Follow failed; relying on repair.");
+        }
+        loop {
+            let deadline = self.throttle.deadline();
+            tokio::select! {
+                command = rx.recv() => match command {
+                    Some(command) => self.handle(command).await,
+                    None => break,
+                },
+                () = self.lagged.wake.notified() => {
+                    if self.lagged.flag.swap(false, Ordering::AcqRel) {
+                        self.repair().await;
+                    }
+                }
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    if let Some(output) = self.throttle.tick(Instant::now()) {
+                        self.send_output(output);
+                    }
+                }
+            }
+        }
+        // Every follow gets its unfollow, even a failed one: the log counts
+        // follows (see `EventLog::follow`).
+        if let Err(error) = self.log.unfollow(&self.user).await {
+            tracing::warn!(user = %self.user, %error, "Unfollow failed.");
+        }
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Notice { epoch, event } => self.on_notice(epoch, event).await,
+            Command::Resync => self.repair().await,
+            Command::Subscribe { conn, channels, since, tx } => {
+                if let Some(tx) = tx {
+                    self.conns.push(Conn { id: conn, channels: Channels::default(), floor: 0, tx });
+                }
+                let Some(index) = self.conns.iter().position(|c| c.id == conn) else { return };
+                let all = self.conns[index].channels.with(channels);
+                self.conns[index].channels = all;
+                match since {
+                    Some((since, epoch)) => self.catch_up(conn, since, epoch).await,
+                    None => self.send_snapshot(conn).await,
+                }
+                let (seq, epoch) = (self.last.unwrap_or(0), self.epoch.clone());
+                let reply = ServerMessage::Subscribed { channels: all.list(), seq, epoch };
+                self.send_to(conn, &reply);
+            }
+            Command::Unsubscribe { conn, channels } => {
+                if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+                    c.channels = c.channels.without(channels);
+                }
+            }
+            Command::CatchUp { conn, since, epoch } => self.catch_up(conn, since, epoch).await,
+            Command::Leave { conn } => self.conns.retain(|c| c.id != conn),
+        }
+    }
+
+    async fn on_notice(&mut self, epoch: String, event: StoredEvent) {
+        let Some(last) = self.last else { return };
+        if self.epoch.as_deref().is_some_and(|known| known != epoch) {
+            self.resnapshot_all().await;
+        } else if event.seq == last + 1 {
+            self.epoch.get_or_insert(epoch);
+            self.process(event);
+        } else if event.seq > last + 1 {
+            self.repair().await;
+        }
+    }
+
+    /// Reads what was missed since `last`, or re-snapshots when it cannot.
+    async fn repair(&mut self) {
+        let Some(mut last) = self.last else { return };
+        for _ in 0..MAX_PAGES {
+            match self.log.read_after(&self.user, self.epoch.as_deref(), last, PAGE).await {
+                Ok(ReadAfter::Events { epoch, head, events }) => {
+                    if self.epoch.is_none() {
+                        self.epoch = epoch;
+                    }
+                    for event in events {
+                        last = event.seq;
+                        self.process(event);
+                    }
+                    if last >= head {
+                        return;
+                    }
+                }
+                Ok(ReadAfter::TooOld { .. } | ReadAfter::EpochChanged { .. }) => break,
+                Err(error) => {
+                    tracing::warn!(user = %self.user, %error, "Repair failed; retrying on the next notice.");
+                    return;
+                }
+            }
+        }
+        self.resnapshot_all().await;
+    }
+
+    fn process(&mut self, stored: StoredEvent) {
+        self.last = Some(stored.seq);
+        match stored.decode() {
+            Ok(event) => {
+                for output in self.throttle.push(Instant::now(), event, stored) {
+                    self.send_output(output);
+                }
+            }
+            Err(error) => tracing::error!(user = %self.user, %error, "Undecodable event skipped."),
+        }
+    }
+
+    /// Sends a throttle output to every connection that wants it.
+    fn send_output(&mut self, output: Output) {
+        match output {
+            Output::Single { event, stored } => {
+                let channel = event.channel();
+                let Ok(text) = Utf8Bytes::try_from(stored.json) else { return };
+                self.fan_out(stored.seq, |channels| channels.contains(channel).then(|| text.clone()));
+            }
+            Output::Batch { seq, data } => {
+                let mut serialized: HashMap<Channels, Option<Utf8Bytes>> = HashMap::new();
+                let user = self.user.clone();
+                self.fan_out(seq, |channels| {
+                    serialized
+                        .entry(channels)
+                        .or_insert_with(|| {
+                            let part = data.filtered(|c| channels.contains(c));
+                            (!part.is_empty()).then(|| batch_text(&user, seq, part))
+                        })
+                        .clone()
+                });
+            }
+        }
+    }
+
+    /// Gives each connection whose floor is below `seq` the text `text_for`
+    /// makes for its channels; drops connections whose queue is full.
+    fn fan_out(&mut self, seq: u64, mut text_for: impl FnMut(Channels) -> Option<Utf8Bytes>) {
+        self.conns.retain(|conn| {
+            if seq <= conn.floor {
+                return true;
+            }
+            let Some(text) = text_for(conn.channels) else { return true };
+            queue(conn, text)
+        });
+    }
+
+    fn send_to(&mut self, conn: u64, message: &ServerMessage) {
+        let Ok(json) = serde_json::to_string(message) else { return };
+        let text = Utf8Bytes::from(json);
+        self.conns.retain(|c| c.id != conn || queue(c, text.clone()));
+    }
+
+    /// Brings one connection to the present from `since`: the events it
+    /// missed, coalesced into one batch, or a snapshot when the log cannot.
+    async fn catch_up(&mut self, conn: u64, since: u64, epoch: Option<String>) {
+        let mut after = since;
+        let mut missed = Vec::new();
+        for _ in 0..MAX_PAGES {
+            match self.log.read_after(&self.user, epoch.as_deref(), after, PAGE).await {
+                Ok(ReadAfter::Events { epoch: current_epoch, head, events }) => {
+                    if let Some(tail) = events.last() {
+                        after = tail.seq;
+                    }
+                    let done = events.is_empty() || after >= head;
+                    missed.extend(events);
+                    if done {
+                        self.init(after, current_epoch);
+                        let data = throttle::coalesce(missed.iter().filter_map(|e| e.decode().ok()));
+                        let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else { return };
+                        c.floor = c.floor.max(after);
+                        let part = data.filtered(|ch| c.channels.contains(ch));
+                        if !part.is_empty() {
+                            let text = batch_text(&self.user, after, part);
+                            self.conns.retain(|c| c.id != conn || queue(c, text.clone()));
+                        }
+                        return;
+                    }
+                }
+                Ok(ReadAfter::TooOld { .. } | ReadAfter::EpochChanged { .. }) => break,
+                Err(error) => {
+                    tracing::warn!(user = %self.user, %error, "Catch-up read failed.");
+                    self.send_to(conn, &ServerMessage::error(ErrorCode::Internal, "Catch-up failed; retry"));
+                    return;
+                }
+            }
+        }
+        self.send_snapshot(conn).await;
+    }
+
+    /// Sends one connection the full state.
+    async fn send_snapshot(&mut self, conn: u64) {
+        match self.log.snapshot(&self.user).await {
+            Ok(snapshot) => {
+                self.init(snapshot.seq, snapshot.epoch.clone());
+                let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else { return };
+                c.floor = snapshot.seq;
+                let text = snapshot_text(&snapshot, c.channels);
+                self.conns.retain(|c| c.id != conn || queue(c, text.clone()));
+            }
+            Err(error) => {
+                tracing::warn!(user = %self.user, %error, "Snapshot read failed.");
+                self.send_to(conn, &ServerMessage::error(ErrorCode::Internal, "Snapshot unavailable; retry"));
+            }
+        }
+    }
+
+    /// Every connection gets a new snapshot (history changed or too far behind).
+    async fn resnapshot_all(&mut self) {
+        match self.log.snapshot(&self.user).await {
+            Ok(snapshot) => {
+                self.last = Some(snapshot.seq);
+                self.epoch = snapshot.epoch.clone();
+                self.throttle.reset(snapshot.seq, snapshot.positions.iter().cloned());
+                let mut texts: HashMap<Channels, Utf8Bytes> = HashMap::new();
+                self.conns.retain_mut(|c| {
+                    c.floor = snapshot.seq;
+                    let text = texts.entry(c.channels).or_insert_with(|| snapshot_text(&snapshot, c.channels));
+                    queue(c, text.clone())
+                });
+            }
+            Err(error) => tracing::warn!(user = %self.user, %error, "Re-snapshot failed; retrying on the next notice."),
+        }
+    }
+
+    /// Starts seq tracking at the first subscribe.
+    fn init(&mut self, seq: u64, epoch: Option<String>) {
+        if self.last.is_none() {
+            self.last = Some(seq);
+            self.epoch = epoch;
+        }
+    }
+}
+
+/// Queues a text for a connection; `false` when it must be dropped (queue
+/// full: too slow; or closed: gone). Dropping the sender closes the socket.
+fn queue(conn: &Conn, text: Utf8Bytes) -> bool {
+    match conn.tx.try_send(Outbound::Text(text)) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::info!(conn = conn.id, "Send queue full; closing slow connection.");
+            false
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+fn batch_text(user: &UserId, seq: u64, data: BatchData) -> Utf8Bytes {
+    let message =
+        ServerMessage::Batch(Envelope { seq: Some(seq), timestamp: Timestamp::now(), user_id: user.clone(), data });
+    Utf8Bytes::from(serde_json::to_string(&message).unwrap_or_default())
+}
+
+fn snapshot_text(snapshot: &Snapshot, channels: Channels) -> Utf8Bytes {
+    let data = SnapshotData {
+        positions: if channels.contains(Channel::Positions) { snapshot.positions.clone() } else { Vec::new() },
+        orders: if channels.contains(Channel::Orders) { snapshot.orders.clone() } else { Vec::new() },
+        account: snapshot.account.clone().filter(|_| channels.contains(Channel::Account)),
+        // The log keeps trades newest first; the protocol sends them oldest first.
+        trades: if channels.contains(Channel::Trades) {
+            snapshot.trades.iter().rev().cloned().collect()
+        } else {
+            Vec::new()
+        },
+    };
+    let message =
+        ServerMessage::Snapshot { seq: snapshot.seq, epoch: snapshot.epoch.clone(), timestamp: Timestamp::now(), data };
+    Utf8Bytes::from(serde_json::to_string(&message).unwrap_or_default())
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

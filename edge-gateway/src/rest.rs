@@ -1,0 +1,49 @@
+//! The REST surface: the portfolio snapshot for clients that poll, and the
+//! health check that tells clients whether to use the socket.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::{authenticate, AppState};
+
+/// `GET /api/portfolio`: `{epoch, seq, positions, orders, account, trades}`.
+pub(crate) async fn portfolio(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let claims = match authenticate(&state, &headers) {
+        Ok(claims) => claims,
+        Err(error) => return error_response(StatusCode::UNAUTHORIZED, error.reason()),
+    };
+    match state.log.snapshot(&claims.user_id).await {
+        Ok(snapshot) => Json(json!({
+            "epoch": snapshot.epoch,
+            "seq": snapshot.seq,
+            "positions": snapshot.positions,
+            "orders": snapshot.orders,
+            "account": snapshot.account,
+            "trades": snapshot.trades.iter().rev().collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(error) => {
+            tracing::warn!(user = %claims.user_id, %error, "Snapshot read failed.");
+            error_response(StatusCode::SERVICE_UNAVAILABLE, "Portfolio temporarily unavailable")
+        }
+    }
+}
+
+/// `GET /api/health`: liveness plus the feature flag clients follow.
+pub(crate) async fn health(State(state): State<AppState>) -> Response {
+    let redis_ok = state.log.ping().await.is_ok();
+    let status = if redis_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "status": if redis_ok { "ok" } else { "degraded" },
+        "features": { "realtimePortfolio": state.config.realtime_enabled },
+        "eventLog": if redis_ok { "up" } else { "down" },
+    });
+    (status, Json(body)).into_response()
+}
+
+fn error_response(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": { "message": message } }))).into_response()
+}

@@ -1,0 +1,240 @@
+//! The per-user throttle and diff of BRIEF §4, as a pure state machine: the
+//! hub feeds it events and the current time, and sends what it returns.
+//! Time comes in as an argument, so tests drive it with `tokio::time::pause()`.
+//!
+//! - Leading edge: an event arriving when nothing went out in the last window
+//!   is sent at once, as its own type.
+//! - Within the window, positions coalesce by symbol, orders by id, the
+//!   account to the latest; trades are kept. The window's end sends one batch.
+//! - Orders and trades are urgent: the pending batch goes out at once, then
+//!   the urgent event, so order is kept.
+//! - A position update that only moves price/P&L by at most `threshold` of
+//!   its market value, against the value last DELIVERED for that symbol, is
+//!   held back. Held-back values go out once the symbol has been quiet for
+//!   `settle`, so a client never keeps a stale price forever.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use common::event::{Event, Position, Symbol};
+use common::log::StoredEvent;
+use common::pnl;
+use common::protocol::BatchData;
+use rust_decimal::Decimal;
+use tokio::time::Instant;
+
+#[cfg(test)]
+mod tests;
+
+/// Throttle settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleConfig {
+    /// The throttle window (BRIEF: 1 s).
+    pub window: Duration,
+    /// Largest price-only change held back, as a fraction of market value
+    /// (BRIEF: 0.1 % = 0.001).
+    pub threshold: Decimal,
+    /// How long a held-back position may wait before it is sent anyway.
+    pub settle: Duration,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self { window: Duration::from_secs(1), threshold: Decimal::new(1, 3), settle: Duration::from_secs(5) }
+    }
+}
+
+/// What to send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// One event as its own message; `stored.json` is its exact wire form.
+    Single { event: Event, stored: StoredEvent },
+    /// A batch covering every event up to `seq`.
+    Batch { seq: u64, data: BatchData },
+}
+
+/// The throttle of one user.
+#[derive(Debug)]
+pub struct Throttle {
+    config: ThrottleConfig,
+    /// When the last message went out.
+    last_sent: Option<Instant>,
+    pending: Pending,
+    /// Price-only changes held back, by symbol, and since when.
+    held: BTreeMap<Symbol, Position>,
+    held_since: Option<Instant>,
+    /// The value last delivered per open symbol, the base of the diff.
+    delivered: HashMap<Symbol, Position>,
+    /// The highest seq pushed so far.
+    seq: u64,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    positions: BTreeMap<Symbol, Position>,
+    /// Order ids in first-seen order, with the latest value.
+    orders: Vec<common::event::Order>,
+    account: Option<common::event::Account>,
+    trades: Vec<common::event::Trade>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.positions.is_empty() && self.orders.is_empty() && self.account.is_none() && self.trades.is_empty()
+    }
+
+    fn add(&mut self, event: Event) {
+        match event {
+            Event::PositionUpdate(e) => {
+                self.positions.insert(e.data.symbol.clone(), e.data);
+            }
+            Event::OrderUpdate(e) => match self.orders.iter_mut().find(|o| o.order_id == e.data.order_id) {
+                Some(order) => *order = e.data,
+                None => self.orders.push(e.data),
+            },
+            Event::AccountUpdate(e) => self.account = Some(e.data),
+            Event::TradeExecuted(e) => self.trades.push(e.data),
+        }
+    }
+
+    fn take(&mut self) -> BatchData {
+        let pending = std::mem::take(self);
+        BatchData {
+            positions: pending.positions.into_values().collect(),
+            orders: pending.orders,
+            account: pending.account,
+            trades: pending.trades,
+        }
+    }
+}
+
+/// Coalesces events the way a window does (latest per key, every trade),
+/// for a catch-up that replays what a client missed as one batch.
+pub(crate) fn coalesce(events: impl IntoIterator<Item = Event>) -> BatchData {
+    let mut pending = Pending::default();
+    for event in events {
+        pending.add(event);
+    }
+    pending.take()
+}
+
+impl Throttle {
+    /// A throttle that has sent nothing yet.
+    pub fn new(config: ThrottleConfig) -> Self {
+        Self {
+            config,
+            last_sent: None,
+            pending: Pending::default(),
+            held: BTreeMap::new(),
+            held_since: None,
+            delivered: HashMap::new(),
+            seq: 0,
+        }
+    }
+
+    /// Feeds one event (in seq order); returns what to send now.
+    pub fn push(&mut self, now: Instant, event: Event, stored: StoredEvent) -> Vec<Output> {
+        if !event.is_urgent() {
+            self.seq = self.seq.max(stored.seq);
+        }
+        if event.is_urgent() {
+            let mut out = Vec::with_capacity(2);
+            if !self.pending.is_empty() {
+                // The batch covers what came before the urgent event.
+                out.push(self.flush());
+            }
+            self.seq = self.seq.max(stored.seq);
+            out.push(Output::Single { event, stored });
+            self.last_sent = Some(now);
+            return out;
+        }
+        if let Event::PositionUpdate(e) = &event {
+            let symbol = &e.data.symbol;
+            if !self.pending.positions.contains_key(symbol) && self.is_minor(&e.data) {
+                self.held.insert(symbol.clone(), e.data.clone());
+                self.held_since.get_or_insert(now);
+                return Vec::new();
+            }
+            if self.held.remove(symbol).is_some() && self.held.is_empty() {
+                self.held_since = None;
+            }
+        }
+        let window_open = self.last_sent.is_some_and(|at| now < at + self.config.window);
+        if self.pending.is_empty() && !window_open {
+            self.last_sent = Some(now);
+            self.record_delivery(&event);
+            return vec![Output::Single { event, stored }];
+        }
+        self.pending.add(event);
+        Vec::new()
+    }
+
+    /// When [`Throttle::tick`] must be called next, if at all.
+    pub fn deadline(&self) -> Option<Instant> {
+        // Something is pending only after a send opened the window.
+        let window_end = self.last_sent.filter(|_| !self.pending.is_empty()).map(|at| at + self.config.window);
+        let settle_end = self.held_since.map(|since| since + self.config.settle);
+        match (window_end, settle_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Sends what is due at `now`: the window's batch, and held-back
+    /// positions that waited `settle`.
+    pub fn tick(&mut self, now: Instant) -> Option<Output> {
+        if self.held_since.is_some_and(|since| now >= since + self.config.settle) {
+            self.held_since = None;
+            for (symbol, position) in std::mem::take(&mut self.held) {
+                self.pending.positions.insert(symbol, position);
+            }
+        }
+        let window_over = self.last_sent.is_none_or(|at| now >= at + self.config.window);
+        if self.pending.is_empty() || !window_over {
+            return None;
+        }
+        self.last_sent = Some(now);
+        Some(self.flush())
+    }
+
+    /// Forgets what was delivered and pending: after a snapshot the client's
+    /// state is the truth to diff against, and nothing older may follow it.
+    pub fn reset(&mut self, seq: u64, delivered: impl IntoIterator<Item = Position>) {
+        self.pending = Pending::default();
+        self.held.clear();
+        self.held_since = None;
+        self.delivered = delivered.into_iter().map(|p| (p.symbol.clone(), p)).collect();
+        self.seq = seq;
+    }
+
+    fn flush(&mut self) -> Output {
+        let data = self.pending.take();
+        for position in &data.positions {
+            self.record_position(position);
+        }
+        Output::Batch { seq: self.seq, data }
+    }
+
+    fn record_delivery(&mut self, event: &Event) {
+        if let Event::PositionUpdate(e) = event {
+            self.record_position(&e.data);
+        }
+    }
+
+    fn record_position(&mut self, position: &Position) {
+        if position.is_closed() {
+            self.delivered.remove(&position.symbol);
+        } else {
+            self.delivered.insert(position.symbol.clone(), position.clone());
+        }
+    }
+
+    /// A price-only move within the threshold of the last delivered value.
+    fn is_minor(&self, new: &Position) -> bool {
+        let Some(last) = self.delivered.get(&new.symbol) else { return false };
+        if new.is_closed() || new.quantity != last.quantity || new.side != last.side {
+            return false;
+        }
+        pnl::pnl_change_ratio(last, new).is_some_and(|ratio| ratio <= self.config.threshold)
+    }
+}

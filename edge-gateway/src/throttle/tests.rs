@@ -1,0 +1,201 @@
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::event::{Event, OrderStatus, UserId};
+use common::log::conformance;
+use common::log::StoredEvent;
+use rust_decimal::Decimal;
+use tokio::time::{advance, Instant};
+
+use super::{Output, Throttle, ThrottleConfig};
+
+fn user() -> UserId {
+    UserId::new("u1").unwrap()
+}
+
+/// Feeds events with consecutive seqs.
+struct Feed {
+    throttle: Throttle,
+    seq: u64,
+}
+
+impl Feed {
+    fn new() -> Self {
+        Self { throttle: Throttle::new(ThrottleConfig::default()), seq: 0 }
+    }
+
+    fn push(&mut self, mut event: Event) -> Vec<Output> {
+        self.seq += 1;
+        event.set_seq(Some(self.seq));
+        let stored = StoredEvent { seq: self.seq, json: Bytes::from(serde_json::to_vec(&event).unwrap()) };
+        self.throttle.push(Instant::now(), event, stored)
+    }
+
+    /// Advances the clock to the throttle's deadline and ticks.
+    async fn tick_at_deadline(&mut self) -> Option<Output> {
+        let deadline = self.throttle.deadline()?;
+        advance(deadline.saturating_duration_since(Instant::now())).await;
+        self.throttle.tick(Instant::now())
+    }
+}
+
+/// A long position of 100 shares at `cents`/100 with entry 100.00.
+fn position(symbol: &str, cents: i64) -> Event {
+    conformance::position(&user(), symbol, 100, cents)
+}
+
+fn single_seq(output: &Output) -> u64 {
+    match output {
+        Output::Single { stored, .. } => stored.seq,
+        Output::Batch { .. } => panic!("expected a single event, got {output:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn leading_edge_goes_out_at_once_then_the_window_batches() {
+    let mut feed = Feed::new();
+    let first = feed.push(position("AAPL", 17_550));
+    assert_eq!(first.len(), 1);
+    assert_eq!(single_seq(&first[0]), 1);
+
+    // 50 ticks for 3 symbols inside the window, each a large move.
+    for i in 0..50 {
+        let symbol = ["AAPL", "MSFT", "NVDA"][i % 3];
+        assert!(feed.push(position(symbol, 18_000 + 100 * i as i64)).is_empty());
+    }
+    assert_eq!(feed.throttle.deadline(), Some(Instant::now() + Duration::from_secs(1)));
+    match feed.tick_at_deadline().await {
+        Some(Output::Batch { seq, data }) => {
+            assert_eq!(seq, 51);
+            let latest: Vec<_> = data.positions.iter().map(|p| (p.symbol.to_string(), p.current_price)).collect();
+            assert_eq!(
+                latest,
+                vec![
+                    ("AAPL".to_owned(), Decimal::new(22_800, 2)),
+                    ("MSFT".to_owned(), Decimal::new(22_900, 2)),
+                    ("NVDA".to_owned(), Decimal::new(22_700, 2)),
+                ]
+            );
+        }
+        other => panic!("expected a batch, got {other:?}"),
+    }
+    assert_eq!(feed.throttle.deadline(), None);
+
+    // A full quiet window later, the next event is a leading edge again.
+    advance(Duration::from_secs(1)).await;
+    let next = feed.push(position("AAPL", 30_000));
+    assert_eq!(single_seq(&next[0]), 52);
+}
+
+#[tokio::test(start_paused = true)]
+async fn urgent_events_flush_the_pending_batch_first() {
+    let mut feed = Feed::new();
+    feed.push(position("AAPL", 17_550));
+    assert!(feed.push(position("AAPL", 18_000)).is_empty());
+    assert!(feed.push(conformance::account(&user(), 5)).is_empty());
+    let out = feed.push(conformance::order(&user(), "o-1", OrderStatus::Filled));
+    assert_eq!(out.len(), 2);
+    match &out[0] {
+        Output::Batch { seq, data } => {
+            assert_eq!(*seq, 3);
+            assert_eq!(data.positions.len(), 1);
+            assert!(data.account.is_some());
+        }
+        other => panic!("expected the pending batch first, got {other:?}"),
+    }
+    assert_eq!(single_seq(&out[1]), 4);
+    // Nothing left for the window's end.
+    assert_eq!(feed.throttle.deadline(), None);
+    // A trade right after is urgent too, even inside the window.
+    let out = feed.push(conformance::trade(&user(), "t-1"));
+    assert_eq!(out.len(), 1);
+    assert_eq!(single_seq(&out[0]), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn trades_are_never_coalesced_and_orders_keep_their_latest_state() {
+    let mut feed = Feed::new();
+    feed.push(conformance::account(&user(), 1));
+    for status in [OrderStatus::New, OrderStatus::Accepted] {
+        // Urgent: each order update goes out immediately.
+        assert_eq!(feed.push(conformance::order(&user(), "o-1", status)).len(), 1);
+    }
+    // Account updates inside the window coalesce to the latest.
+    advance(Duration::from_millis(10)).await;
+    feed.push(conformance::account(&user(), 2));
+    feed.push(conformance::account(&user(), 3));
+    match feed.tick_at_deadline().await {
+        Some(Output::Batch { data, seq }) => {
+            assert_eq!(seq, 5);
+            assert_eq!(data.account.unwrap().cash, Decimal::new(3, 2));
+        }
+        other => panic!("expected a batch, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_drift_is_held_until_it_passes_the_threshold_since_the_last_delivery() {
+    let mut feed = Feed::new();
+    // Entry 100.00, 100 shares: market value ≈ 10,000; 0.1 % ≈ 10.00 of P&L.
+    let mut cents = 10_000;
+    feed.push(position("AAPL", cents));
+    advance(Duration::from_secs(2)).await;
+    let mut delivered_at = None;
+    for step in 1..=5 {
+        cents += 5; // +0.05 % of price per tick
+        let out = feed.push(position("AAPL", cents));
+        if !out.is_empty() {
+            delivered_at = Some(step);
+            break;
+        }
+        advance(Duration::from_secs(2)).await;
+    }
+    // +0.05 %, +0.10 % (not above 0.1 %), +0.15 % → the third tick goes out.
+    assert_eq!(delivered_at, Some(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn quantity_changes_and_closes_always_go_out() {
+    let mut feed = Feed::new();
+    feed.push(position("AAPL", 10_000));
+    advance(Duration::from_secs(2)).await;
+    let bigger = conformance::position(&user(), "AAPL", 101, 10_000);
+    assert_eq!(feed.push(bigger).len(), 1);
+    advance(Duration::from_secs(2)).await;
+    let closed = conformance::position(&user(), "AAPL", 0, 10_000);
+    assert_eq!(feed.push(closed).len(), 1);
+    advance(Duration::from_secs(2)).await;
+    // Reopened: no delivered value to diff against, so it goes out.
+    assert_eq!(feed.push(position("AAPL", 10_001)).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn held_back_values_settle_out_when_quiet() {
+    let mut feed = Feed::new();
+    feed.push(position("AAPL", 10_000));
+    advance(Duration::from_secs(2)).await;
+    assert!(feed.push(position("AAPL", 10_001)).is_empty());
+    let held_deadline = feed.throttle.deadline().expect("a settle deadline");
+    assert_eq!(held_deadline, Instant::now() + ThrottleConfig::default().settle);
+    match feed.tick_at_deadline().await {
+        Some(Output::Batch { seq, data }) => {
+            assert_eq!(seq, 2);
+            assert_eq!(data.positions[0].current_price, Decimal::new(10_001, 2));
+        }
+        other => panic!("expected the settled value, got {other:?}"),
+    }
+    assert_eq!(feed.throttle.deadline(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_later_value_replaces_a_pending_one_even_when_it_is_minor() {
+    let mut feed = Feed::new();
+    feed.push(position("AAPL", 10_000));
+    // Big move: pending (inside the window); then back near the delivered value.
+    assert!(feed.push(position("AAPL", 11_000)).is_empty());
+    assert!(feed.push(position("AAPL", 10_001)).is_empty());
+    match feed.tick_at_deadline().await {
+        Some(Output::Batch { data, .. }) => assert_eq!(data.positions[0].current_price, Decimal::new(10_001, 2)),
+        other => panic!("expected a batch, got {other:?}"),
+    }
+}
