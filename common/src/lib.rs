@@ -15,11 +15,14 @@
 //! - [`log`]: the event log trait, its [`log::memory`] and [`log::redis`]
 //!   backends, and (feature `conformance`) the suite both must pass.
 //! - [`keys`]: every Redis key and channel name, in one place.
+//! - [`leases`]: per-user connection leases (the cross-instance connection
+//!   limit), in Redis or in memory.
 
 pub mod auth;
 pub mod config;
 pub mod event;
 pub mod keys;
+pub mod leases;
 pub mod log;
 pub mod pnl;
 pub mod protocol;

@@ -190,6 +190,10 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
     /// A receiver of the notifications of every followed user.
     fn notices(&self) -> broadcast::Receiver<Notice>;
 
+    /// The connection leases kept beside this log: in Redis for the Redis
+    /// log (shared by every gateway), in process for the in-memory one.
+    fn leases(&self) -> Arc<dyn crate::leases::Leases>;
+
     /// Whether the backend answers right now (health checks).
     async fn ping(&self) -> Result<(), LogError>;
 }

@@ -20,3 +20,15 @@ pub(crate) const DISABLED: Close = (1013, "Real-time portfolio disabled");
 /// The connection could not keep up and its send queue filled: reconnect
 /// and resume from the last seq.
 pub(crate) const SLOW_CONSUMER: Close = (4001, "Send queue full - resume from your last seq");
+/// The user already holds the maximum number of connections (all gateways).
+pub(crate) const TOO_MANY_CONNECTIONS: Close = (1008, "Maximum connections exceeded");
+/// This gateway is full.
+pub(crate) const CAPACITY: Close = (1013, "Server capacity reached - try again later");
+/// More client messages per second than allowed.
+pub(crate) const FLOOD: Close = (1008, "Rate limit exceeded");
+/// Too many invalid messages.
+pub(crate) const ABUSE: Close = (1008, "Too many invalid messages");
+/// A client message larger than the limit.
+pub(crate) const TOO_BIG: Close = (1009, "Message too big");
+/// No frame from the client within the heartbeat timeout.
+pub(crate) const HEARTBEAT_TIMEOUT: Close = (1001, "Heartbeat timeout");

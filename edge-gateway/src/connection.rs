@@ -1,72 +1,162 @@
 //! One WebSocket connection: a single `select!` over the client's frames,
-//! the hub's messages, the token's expiry and the shutdown notice.
+//! the hub's messages, the heartbeat, the lease refresh, the token's expiry
+//! and the shutdown notice.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use common::auth::Claims;
+use common::leases::Leases;
 use common::protocol::{decode_client, ClientMessage, ErrorCode, ServerMessage};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::close;
+use crate::close::{self, Close};
+use crate::config::Limits;
 use crate::hub::{Channels, Command, Membership, Outbound};
 
-/// Serves an authenticated socket until it closes.
-#[tracing::instrument(name = "connection", skip_all, fields(conn = membership.conn(), user = %claims.user_id))]
-pub(crate) async fn serve(
-    mut socket: WebSocket,
-    claims: Claims,
-    membership: Membership,
-    send_queue: usize,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Invalid messages tolerated per connection before it is closed.
+const MAX_INVALID: u32 = 10;
+
+/// Everything one connection holds while it lives; dropping it releases
+/// the hub membership and the capacity permit.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) claims: Claims,
+    pub(crate) membership: Membership,
+    pub(crate) lease_id: String,
+    pub(crate) leases: Arc<dyn Leases>,
+    pub(crate) limits: Limits,
+    pub(crate) send_queue: usize,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) _permit: OwnedSemaphorePermit,
+}
+
+/// Counts client messages in one-second windows.
+#[derive(Debug)]
+struct RateLimit {
+    window_start: Instant,
+    count: u32,
+    max: u32,
+}
+
+impl RateLimit {
+    fn allow(&mut self, now: Instant) -> bool {
+        if now.duration_since(self.window_start) >= Duration::from_secs(1) {
+            self.window_start = now;
+            self.count = 0;
+        }
+        self.count += 1;
+        self.count <= self.max
+    }
+}
+
+/// Serves an authenticated socket until it closes, then gives its lease back.
+#[tracing::instrument(name = "connection", skip_all, fields(conn = conn.membership.conn(), user = %conn.claims.user_id))]
+pub(crate) async fn serve(mut socket: WebSocket, mut conn: Connection) {
     tracing::debug!("Connection opened.");
-    let (tx, mut rx) = mpsc::channel(send_queue);
+    let reason = run(&mut socket, &mut conn).await;
+    if let Some((code, text)) = reason {
+        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(text) };
+        let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(Message::Close(Some(frame)))).await;
+    }
+    if let Err(error) = conn.leases.release(&conn.claims.user_id, &conn.lease_id).await {
+        tracing::warn!(%error, "Lease release failed; it expires on its own.");
+    }
+    tracing::debug!(reason = reason.map(|r| r.1), "Connection closed.");
+}
+
+async fn run(socket: &mut WebSocket, conn: &mut Connection) -> Option<Close> {
+    let (tx, mut rx) = mpsc::channel(conn.send_queue);
     // Given to the hub with the first subscribe; until then nothing is sent.
     let mut tx = Some(tx);
-    let expiry = expiry_instant(claims.expires_at);
-    let conn = membership.conn();
-    let reason = loop {
+    let expiry = expiry_instant(conn.claims.expires_at);
+    let id = conn.membership.conn();
+    let limits = conn.limits;
+    let mut heartbeat = tokio::time::interval(limits.heartbeat_interval);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut lease_refresh = tokio::time::interval(limits.lease_ttl / 3);
+    lease_refresh.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    lease_refresh.reset();
+    let mut last_heard = Instant::now();
+    let mut rate = RateLimit { window_start: Instant::now(), count: 0, max: limits.messages_per_sec };
+    let mut invalid = 0;
+    loop {
         tokio::select! {
-            frame = socket.recv() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    if let Some(reply) = handle_text(&text, conn, &membership, &mut tx).await {
-                        if send_json(&mut socket, &reply).await.is_err() {
-                            break None;
+            frame = socket.recv() => {
+                last_heard = Instant::now();
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if !rate.allow(last_heard) {
+                            return Some(close::FLOOD);
+                        }
+                        let reply = handle_text(&text, id, &conn.membership, &mut tx).await;
+                        if let Some(reply) = reply {
+                            if matches!(reply, ServerMessage::Error { .. }) {
+                                invalid += 1;
+                                if invalid > MAX_INVALID {
+                                    return Some(close::ABUSE);
+                                }
+                            }
+                            send_json(socket, &reply).await.ok()?;
                         }
                     }
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    let reply = ServerMessage::error(ErrorCode::BinaryNotSupported, "Send JSON text frames");
-                    if send_json(&mut socket, &reply).await.is_err() {
-                        break None;
+                    Some(Ok(Message::Binary(_))) => {
+                        if !rate.allow(last_heard) {
+                            return Some(close::FLOOD);
+                        }
+                        invalid += 1;
+                        if invalid > MAX_INVALID {
+                            return Some(close::ABUSE);
+                        }
+                        let reply = ServerMessage::error(ErrorCode::BinaryNotSupported, "Send JSON text frames");
+                        send_json(socket, &reply).await.ok()?;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => return None,
+                    Some(Err(error)) => {
+                        tracing::debug!(%error, "Socket error.");
+                        return is_too_big(error).then_some(close::TOO_BIG);
                     }
                 }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | None => break None,
-                Some(Err(error)) => {
-                    tracing::debug!(%error, "Socket error.");
-                    break None;
-                }
-            },
+            }
             outbound = rx.recv(), if tx.is_none() => match outbound {
+                // A client that stops reading blocks the write once the TCP
+                // buffers fill; give up on it after the heartbeat timeout.
                 Some(Outbound::Text(text)) => {
-                    if socket.send(Message::Text(text)).await.is_err() {
-                        break None;
+                    match tokio::time::timeout(limits.heartbeat_timeout, socket.send(Message::Text(text))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return None,
+                        Err(_) => return Some(close::SLOW_CONSUMER),
                     }
                 }
                 // The hub dropped us: our queue was full.
-                None => break Some(close::SLOW_CONSUMER),
+                None => return Some(close::SLOW_CONSUMER),
             },
-            () = tokio::time::sleep_until(expiry) => break Some(close::SESSION_EXPIRED),
-            _ = shutdown.changed() => break Some(close::RESTARTING),
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() >= limits.heartbeat_timeout {
+                    return Some(close::HEARTBEAT_TIMEOUT);
+                }
+                socket.send(Message::Ping(bytes::Bytes::new())).await.ok()?;
+            }
+            _ = lease_refresh.tick() => {
+                let user = &conn.claims.user_id;
+                // A refresh can only fail on an outage; the lease then lapses
+                // and the next refresh takes it again.
+                if let Err(error) = conn.leases.acquire(user, &conn.lease_id, limits.lease_ttl, usize::MAX).await {
+                    tracing::warn!(%error, "Lease refresh failed.");
+                }
+            }
+            () = tokio::time::sleep_until(expiry) => return Some(close::SESSION_EXPIRED),
+            _ = conn.shutdown.changed() => return Some(close::RESTARTING),
         }
-    };
-    if let Some((code, text)) = reason {
-        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(text) };
-        let _ = socket.send(Message::Close(Some(frame))).await;
     }
-    tracing::debug!(reason = reason.map(|r| r.1), "Connection closed.");
+}
+
+/// Whether a read failed because the client's message exceeded the limit.
+fn is_too_big(error: axum::Error) -> bool {
+    matches!(error.into_inner().downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)))
 }
 
 /// Handles one client message; returns a direct reply, if any.
@@ -106,8 +196,8 @@ async fn send_json(socket: &mut WebSocket, message: &ServerMessage) -> Result<()
 }
 
 /// The instant the token expires, on tokio's clock.
-fn expiry_instant(expires_at: i64) -> tokio::time::Instant {
+fn expiry_instant(expires_at: i64) -> Instant {
     let now = chrono::Utc::now().timestamp();
     let left = u64::try_from(expires_at.saturating_sub(now)).unwrap_or(0);
-    tokio::time::Instant::now() + Duration::from_secs(left)
+    Instant::now() + Duration::from_secs(left)
 }

@@ -23,11 +23,12 @@ use axum::routing::get;
 use axum::Router;
 use common::auth::{token_from_headers, AuthError, Claims, JwtValidator};
 use common::config::Backend;
+use common::leases::Leases;
 use common::log::memory::MemoryLog;
 use common::log::redis::RedisLog;
 use common::log::SharedLog;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 mod close;
 pub mod config;
@@ -42,10 +43,15 @@ pub use config::GatewayConfig;
 #[derive(Debug, Clone)]
 pub struct AppState {
     log: SharedLog,
+    leases: Arc<dyn Leases>,
     jwt: Arc<JwtValidator>,
     config: Arc<GatewayConfig>,
     hubs: Arc<hub::Hubs>,
     next_conn: Arc<AtomicU64>,
+    /// Random per process: lease ids must be unique across gateways.
+    instance: Arc<str>,
+    /// Permits for this instance's connections (its capacity).
+    capacity: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -78,12 +84,18 @@ pub async fn run(
     let hubs = hub::Hubs::new(log.clone(), config.throttle);
     let dispatcher = hubs.spawn_dispatcher();
     let (stop_tx, stop_rx) = watch::channel(false);
+    let capacity = Arc::new(Semaphore::new(config.limits.capacity));
+    let grace = config.shutdown_grace;
+    let total_permits = u32::try_from(config.limits.capacity).unwrap_or(u32::MAX);
     let state = AppState {
+        leases: log.leases(),
         log,
         jwt,
         config: Arc::new(config),
         hubs: hubs.clone(),
         next_conn: Arc::new(AtomicU64::new(1)),
+        instance: format!("{:016x}", rand::random::<u64>()).into(),
+        capacity: capacity.clone(),
         shutdown: stop_rx,
     };
     tracing::info!(addr = %listener.local_addr()?, "Gateway listening.");
@@ -93,6 +105,12 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     let result = serve.await;
+    // Upgraded sockets outlive the HTTP server: wait (bounded) until every
+    // one has sent its close frame and released its lease.
+    // Every permit back means every connection is gone.
+    if tokio::time::timeout(grace, capacity.acquire_many(total_permits)).await.is_err() {
+        tracing::warn!(?grace, "Shutdown grace period over with sockets still open.");
+    }
     dispatcher.abort();
     hubs.abort_all();
     Ok(result?)
@@ -118,6 +136,39 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     same_origin || state.config.allowed_origins.iter().any(|allowed| allowed == origin)
 }
 
+/// Decides whether a socket may open, in order: origin, token, rollout,
+/// this instance's capacity, the user's connection limit (all instances).
+async fn admit(state: &AppState, headers: &HeaderMap) -> Result<connection::Connection, close::Close> {
+    if !origin_allowed(state, headers) {
+        return Err(close::ORIGIN_NOT_ALLOWED);
+    }
+    let claims = authenticate(state, headers).map_err(|error| close::auth_failed(error.reason()))?;
+    if !state.config.rollout.allows(&claims.user_id) {
+        return Err(close::DISABLED);
+    }
+    let permit = state.capacity.clone().try_acquire_owned().map_err(|_| close::CAPACITY)?;
+    let conn = state.next_conn.fetch_add(1, Ordering::Relaxed);
+    let lease_id = format!("{}:{conn}", state.instance);
+    let limits = state.config.limits;
+    match state.leases.acquire(&claims.user_id, &lease_id, limits.lease_ttl, limits.per_user).await {
+        Ok(true) => {}
+        Ok(false) => return Err(close::TOO_MANY_CONNECTIONS),
+        // Failing open: during a Redis outage the limit is not enforced,
+        // rather than refusing every user.
+        Err(error) => tracing::warn!(%error, "Lease store unavailable; admitting without a lease."),
+    }
+    Ok(connection::Connection {
+        membership: state.hubs.join(&claims.user_id, conn),
+        claims,
+        lease_id,
+        leases: state.leases.clone(),
+        limits,
+        send_queue: state.config.send_queue,
+        shutdown: state.shutdown.clone(),
+        _permit: permit,
+    })
+}
+
 /// `GET /ws/portfolio`: authenticate before joining anything; a refused
 /// socket is upgraded and closed with the reason, so browsers can show it.
 async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
@@ -126,22 +177,8 @@ async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocke
         .write_buffer_size(0)
         .max_message_size(state.config.max_message_bytes)
         .max_frame_size(state.config.max_message_bytes);
-    let admitted = if !origin_allowed(&state, &headers) {
-        Err(close::ORIGIN_NOT_ALLOWED)
-    } else {
-        match authenticate(&state, &headers) {
-            Err(error) => Err(close::auth_failed(error.reason())),
-            Ok(_) if !state.config.realtime_enabled => Err(close::DISABLED),
-            Ok(claims) => Ok(claims),
-        }
-    };
-    let (code, reason) = match admitted {
-        Ok(claims) => {
-            let conn = state.next_conn.fetch_add(1, Ordering::Relaxed);
-            let membership = state.hubs.join(&claims.user_id, conn);
-            let (queue, shutdown) = (state.config.send_queue, state.shutdown.clone());
-            return ws.on_upgrade(move |socket| connection::serve(socket, claims, membership, queue, shutdown));
-        }
+    let (code, reason) = match admit(&state, &headers).await {
+        Ok(connection) => return ws.on_upgrade(move |socket| connection::serve(socket, connection)),
         Err(refusal) => refusal,
     };
     tracing::info!(code, reason, "Connection refused.");

@@ -32,13 +32,19 @@ pub(crate) async fn portfolio(State(state): State<AppState>, headers: HeaderMap)
     }
 }
 
-/// `GET /api/health`: liveness plus the feature flag clients follow.
-pub(crate) async fn health(State(state): State<AppState>) -> Response {
+/// `GET /api/health`: liveness plus the feature flag clients follow —
+/// for the signed-in user when a valid token comes along (rollout), else
+/// the global flag.
+pub(crate) async fn health(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let realtime = match authenticate(&state, &headers) {
+        Ok(claims) => state.config.rollout.allows(&claims.user_id),
+        Err(_) => state.config.rollout.enabled,
+    };
     let redis_ok = state.log.ping().await.is_ok();
     let status = if redis_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({
         "status": if redis_ok { "ok" } else { "degraded" },
-        "features": { "realtimePortfolio": state.config.realtime_enabled },
+        "features": { "realtimePortfolio": realtime },
         "eventLog": if redis_ok { "up" } else { "down" },
     });
     (status, Json(body)).into_response()

@@ -1,213 +1,18 @@
 //! End-to-end tests of the gateway: a real redis-server, the real gateway on
 //! a loopback port, real WebSocket clients.
 
-use std::collections::BTreeMap;
+mod harness;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::auth::{sign_hs256, TokenClaims};
-use common::event::{OrderStatus, UserId};
+use common::event::OrderStatus;
 use common::log::conformance;
 use common::log::redis::RedisLog;
-use common::log::{LogSettings, NewEvent, SharedLog};
-use edge_gateway::GatewayConfig;
-use futures::{SinkExt, StreamExt};
-use serde_json::Value;
+use common::log::{LogSettings, SharedLog};
+use harness::*;
 use test_support::redis::RedisServer;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
-const WAIT: Duration = Duration::from_secs(5);
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-struct Gateway {
-    addr: std::net::SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Gateway {
-    async fn start(log: SharedLog, extra: &[(&str, &str)]) -> Self {
-        let mut vars: BTreeMap<String, String> = BTreeMap::new();
-        vars.insert("JWT_SECRET".into(), SECRET.into());
-        for (k, v) in extra {
-            vars.insert((*k).into(), (*v).into());
-        }
-        let config = GatewayConfig::from_source(&vars).expect("config");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(edge_gateway::run(listener, config, log, async {
-            let _ = stopped.await;
-        }));
-        Gateway { addr, stop: Some(stop), task }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = tokio::time::timeout(WAIT, &mut self.task).await;
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/ws/portfolio", self.addr)
-    }
-}
-
-fn token(user: &str, exp_in: i64) -> String {
-    let claims = TokenClaims::new(user, chrono::Utc::now().timestamp() + exp_in);
-    sign_hs256(SECRET.as_bytes(), &claims).expect("sign")
-}
-
-async fn connect_with(gateway: &Gateway, headers: &[(&str, String)]) -> Socket {
-    let mut request = gateway.url().into_client_request().expect("request");
-    for (name, value) in headers {
-        request.headers_mut().insert(
-            axum::http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
-            value.parse().expect("header value"),
-        );
-    }
-    tokio_tungstenite::connect_async(request).await.expect("connect").0
-}
-
-async fn connect(gateway: &Gateway, user: &str) -> Socket {
-    connect_with(gateway, &[("authorization", format!("Bearer {}", token(user, 3600)))]).await
-}
-
-async fn send(socket: &mut Socket, message: Value) {
-    socket.send(Message::text(message.to_string())).await.expect("send");
-}
-
-/// The next JSON message, or `None` on close (with its code).
-async fn next(socket: &mut Socket) -> Result<Value, Option<u16>> {
-    loop {
-        match tokio::time::timeout(WAIT, socket.next()).await.expect("a message in time") {
-            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).expect("JSON")),
-            Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
-            Some(Ok(_)) => continue,
-            Some(Err(_)) | None => return Err(None),
-        }
-    }
-}
-
-/// Reads until a message of `kind` arrives, returning everything read.
-async fn until_type(socket: &mut Socket, kind: &str) -> Vec<Value> {
-    let mut seen = Vec::new();
-    loop {
-        let message = next(socket).await.unwrap_or_else(|code| panic!("closed ({code:?}) before {kind}: {seen:?}"));
-        let done = message["type"] == kind;
-        seen.push(message);
-        if done {
-            return seen;
-        }
-    }
-}
-
-async fn subscribe(socket: &mut Socket, channels: &[&str]) -> Vec<Value> {
-    send(socket, serde_json::json!({"type": "subscribe", "channels": channels})).await;
-    until_type(socket, "subscribed").await
-}
-
-fn user(id: &str) -> UserId {
-    UserId::new(id).expect("user id")
-}
-
-async fn redis_log(server: &RedisServer) -> SharedLog {
-    Arc::new(RedisLog::connect(&server.url(), LogSettings::default(), Duration::from_secs(2)).await.expect("redis"))
-}
-
-async fn publish(log: &SharedLog, event: common::event::Event, id: &str) -> u64 {
-    log.publish(&NewEvent::new(event, id)).await.expect("publish").seq()
-}
-
-/// A client-side view built from what the socket delivered, to compare with
-/// the server's snapshot.
-#[derive(Debug, Default, PartialEq)]
-struct View {
-    seq: u64,
-    positions: BTreeMap<String, Value>,
-    orders: BTreeMap<String, Value>,
-    account: Option<Value>,
-}
-
-impl View {
-    fn apply(&mut self, message: &Value) {
-        if let Some(seq) = message["seq"].as_u64() {
-            self.seq = self.seq.max(seq);
-        }
-        match message["type"].as_str() {
-            Some("snapshot") => {
-                *self = View { seq: self.seq, ..View::default() };
-                self.apply_data(&message["data"]);
-            }
-            Some("batch") => self.apply_data(&message["data"]),
-            Some("position_update") => self.position(&message["data"]),
-            Some("order_update") => self.order(&message["data"]),
-            Some("account_update") => self.account = Some(message["data"].clone()),
-            _ => {}
-        }
-    }
-
-    fn apply_data(&mut self, data: &Value) {
-        for p in data["positions"].as_array().into_iter().flatten() {
-            self.position(p);
-        }
-        for o in data["orders"].as_array().into_iter().flatten() {
-            self.order(o);
-        }
-        if !data["account"].is_null() {
-            self.account = Some(data["account"].clone());
-        }
-    }
-
-    fn position(&mut self, p: &Value) {
-        let symbol = p["symbol"].as_str().unwrap_or_default().to_owned();
-        if p["quantity"] == "0" {
-            self.positions.remove(&symbol);
-        } else {
-            self.positions.insert(symbol, p.clone());
-        }
-    }
-
-    fn order(&mut self, o: &Value) {
-        let id = o["orderId"].as_str().unwrap_or_default().to_owned();
-        let closed = matches!(
-            o["status"].as_str(),
-            Some("filled" | "canceled" | "expired" | "replaced" | "rejected" | "failed")
-        );
-        if closed {
-            self.orders.remove(&id);
-        } else {
-            self.orders.insert(id, o.clone());
-        }
-    }
-
-    async fn of_server(log: &SharedLog, user: &UserId) -> View {
-        let snapshot = log.snapshot(user).await.expect("snapshot");
-        let mut view = View { seq: snapshot.seq, ..View::default() };
-        for p in &snapshot.positions {
-            view.position(&serde_json::to_value(p).expect("json"));
-        }
-        for o in &snapshot.orders {
-            view.order(&serde_json::to_value(o).expect("json"));
-        }
-        view.account = snapshot.account.as_ref().map(|a| serde_json::to_value(a).expect("json"));
-        view
-    }
-}
-
-/// Reads messages into `view` until it reaches `seq`.
-async fn read_until_seq(socket: &mut Socket, view: &mut View, seq: u64) {
-    while view.seq < seq {
-        let message = next(socket).await.unwrap_or_else(|code| panic!("closed ({code:?}) at seq {}", view.seq));
-        view.apply(&message);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_update_reaches_the_socket_fast_and_only_its_user() {
@@ -489,17 +294,4 @@ async fn health_and_rest_snapshot() {
     let mut socket = connect(&gateway, "hank").await;
     assert_eq!(next(&mut socket).await, Err(Some(1013)));
     gateway.stop().await;
-}
-
-/// A minimal HTTP/1.1 GET over a raw socket (keeps the test dependencies small).
-async fn http_get(addr: std::net::SocketAddr, path: &str, bearer: Option<&str>) -> Value {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    serde_json::from_str(body).unwrap_or_else(|_| panic!("JSON body in {response}"))
 }

@@ -6,7 +6,7 @@
 //! the code obviously atomic (mini-redis `db.rs` makes the same choice).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -18,6 +18,7 @@ use super::{
     NOTICE_CAPACITY, SNAPSHOT_TRADES,
 };
 use crate::event::{Account, Event, Order, Position, Trade, UserId};
+use crate::leases::{Leases, MemoryLeases};
 
 /// The in-memory event log.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ pub struct MemoryLog {
     state: Mutex<State>,
     notices: broadcast::Sender<Notice>,
     settings: LogSettings,
+    leases: Arc<MemoryLeases>,
 }
 
 #[derive(Debug, Default)]
@@ -105,7 +107,7 @@ impl MemoryLog {
     /// An empty log.
     pub fn new(settings: LogSettings) -> Self {
         let (notices, _) = broadcast::channel(NOTICE_CAPACITY);
-        Self { state: Mutex::new(State::default()), notices, settings }
+        Self { state: Mutex::new(State::default()), notices, settings, leases: Arc::new(MemoryLeases::new()) }
     }
 
     /// Forgets everything about `user`, as if the backend lost its data: the
@@ -220,6 +222,10 @@ impl EventLog for MemoryLog {
             }
         }
         Ok(())
+    }
+
+    fn leases(&self) -> Arc<dyn Leases> {
+        self.leases.clone()
     }
 
     fn notices(&self) -> broadcast::Receiver<Notice> {

@@ -29,6 +29,7 @@ use super::{
 };
 use crate::event::UserId;
 use crate::keys::{self, UserKeys};
+use crate::leases::{Leases, RedisLeases};
 
 const PUBLISH_LUA: &str = include_str!("redis/publish.lua");
 const READ_AFTER_LUA: &str = include_str!("redis/read_after.lua");
@@ -431,6 +432,10 @@ impl EventLog for RedisLog {
             return Ok(());
         }
         pubsub.client.sunsubscribe(channel).await.map_err(unavailable)
+    }
+
+    fn leases(&self) -> Arc<dyn Leases> {
+        Arc::new(RedisLeases::new(self.inner.client.clone(), self.inner.command_timeout))
     }
 
     fn notices(&self) -> broadcast::Receiver<Notice> {
