@@ -14,6 +14,7 @@
 //!   every environment variable name is a constant there.
 //! - [`log`]: the event log trait, its [`log::memory`] and [`log::redis`]
 //!   backends, and (feature `conformance`) the suite both must pass.
+//! - [`metrics`]: every metric name.
 //! - [`keys`]: every Redis key and channel name, in one place.
 //! - [`leases`]: per-user connection leases (the cross-instance connection
 //!   limit), in Redis or in memory.
@@ -24,5 +25,6 @@ pub mod event;
 pub mod keys;
 pub mod leases;
 pub mod log;
+pub mod metrics;
 pub mod pnl;
 pub mod protocol;

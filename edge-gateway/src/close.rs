@@ -32,3 +32,19 @@ pub(crate) const ABUSE: Close = (1008, "Too many invalid messages");
 pub(crate) const TOO_BIG: Close = (1009, "Message too big");
 /// No frame from the client within the heartbeat timeout.
 pub(crate) const HEARTBEAT_TIMEOUT: Close = (1001, "Heartbeat timeout");
+
+/// A short label for metrics: why a connection ended (`None`: the client
+/// closed or the socket failed).
+pub(crate) fn label(close: Option<Close>) -> &'static str {
+    match close {
+        None => "client_close",
+        Some(c) if c == SLOW_CONSUMER => "slow_consumer",
+        Some(c) if c == HEARTBEAT_TIMEOUT => "heartbeat_timeout",
+        Some(c) if c == SESSION_EXPIRED => "session_expired",
+        Some(c) if c == RESTARTING => "shutdown",
+        Some(c) if c == FLOOD => "flood",
+        Some(c) if c == ABUSE => "abuse",
+        Some(c) if c == TOO_BIG => "too_big",
+        Some(_) => "other",
+    }
+}

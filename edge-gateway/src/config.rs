@@ -60,6 +60,9 @@ pub mod vars {
     /// Milliseconds the gateway waits for sockets to close on shutdown;
     /// default 10000.
     pub const SHUTDOWN_GRACE_MS: &str = "SHUTDOWN_GRACE_MS";
+    /// Optional bearer token for `/api/admin/websocket-stats` (or
+    /// `ADMIN_TOKEN_FILE`); tokens with the `admin` claim work too.
+    pub const ADMIN_TOKEN: &str = "ADMIN_TOKEN";
 }
 
 /// Everything the gateway needs to run.
@@ -85,6 +88,8 @@ pub struct GatewayConfig {
     pub limits: Limits,
     /// How long shutdown waits for sockets to close.
     pub shutdown_grace: Duration,
+    /// The admin endpoint's static token, if any.
+    pub admin_token: Option<config::Secret>,
 }
 
 /// The design note's flag plus a gradual rollout.
@@ -199,6 +204,7 @@ impl GatewayConfig {
                 0,
                 600_000,
             )?),
+            admin_token: config::secret(source, vars::ADMIN_TOKEN)?,
         })
     }
 }

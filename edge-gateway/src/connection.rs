@@ -15,6 +15,10 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::close::{self, Close};
 use crate::config::Limits;
 use crate::hub::{Channels, Command, Membership, Outbound};
+use crate::stats::Stats;
+
+/// How long a closing socket waits for the client's close frame.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// Invalid messages tolerated per connection before it is closed.
 const MAX_INVALID: u32 = 10;
@@ -30,6 +34,7 @@ pub(crate) struct Connection {
     pub(crate) limits: Limits,
     pub(crate) send_queue: usize,
     pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) stats: Arc<Stats>,
     pub(crate) _permit: OwnedSemaphorePermit,
 }
 
@@ -56,10 +61,24 @@ impl RateLimit {
 #[tracing::instrument(name = "connection", skip_all, fields(conn = conn.membership.conn(), user = %conn.claims.user_id))]
 pub(crate) async fn serve(mut socket: WebSocket, mut conn: Connection) {
     tracing::debug!("Connection opened.");
+    conn.stats.connected();
     let reason = run(&mut socket, &mut conn).await;
+    conn.stats.disconnected(close::label(reason));
     if let Some((code, text)) = reason {
         let frame = CloseFrame { code, reason: Utf8Bytes::from_static(text) };
-        let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(Message::Close(Some(frame)))).await;
+        // Send our close, then read until the client's close (bounded): a
+        // socket dropped with unread input is reset, and the client would
+        // lose our close frame with it.
+        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+            if socket.send(Message::Close(Some(frame))).await.is_ok() {
+                while let Some(Ok(message)) = socket.recv().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                }
+            }
+        })
+        .await;
     }
     if let Err(error) = conn.leases.release(&conn.claims.user_id, &conn.lease_id).await {
         tracing::warn!(%error, "Lease release failed; it expires on its own.");
@@ -94,6 +113,7 @@ async fn run(socket: &mut WebSocket, conn: &mut Connection) -> Option<Close> {
                         let reply = handle_text(&text, id, &conn.membership, &mut tx).await;
                         if let Some(reply) = reply {
                             if matches!(reply, ServerMessage::Error { .. }) {
+                                conn.stats.client_error();
                                 invalid += 1;
                                 if invalid > MAX_INVALID {
                                     return Some(close::ABUSE);

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::stats::Stats;
 use crate::throttle::{self, Output, Throttle, ThrottleConfig};
 
 /// Commands queued per hub before the dispatcher marks it lagged.
@@ -109,6 +110,7 @@ struct Entry {
     tx: mpsc::Sender<Command>,
     lagged: Arc<Lagged>,
     refs: usize,
+    since: std::time::Instant,
     task: JoinHandle<()>,
 }
 
@@ -117,6 +119,7 @@ struct Entry {
 pub(crate) struct Hubs {
     log: SharedLog,
     throttle: ThrottleConfig,
+    stats: Arc<Stats>,
     entries: Mutex<HashMap<UserId, Entry>>,
 }
 
@@ -150,8 +153,13 @@ impl Drop for Membership {
 }
 
 impl Hubs {
-    pub(crate) fn new(log: SharedLog, throttle: ThrottleConfig) -> Arc<Self> {
-        Arc::new(Self { log, throttle, entries: Mutex::new(HashMap::new()) })
+    pub(crate) fn new(log: SharedLog, throttle: ThrottleConfig, stats: Arc<Stats>) -> Arc<Self> {
+        Arc::new(Self { log, throttle, stats, entries: Mutex::new(HashMap::new()) })
+    }
+
+    /// Users with a hub: id, connections, and how long the hub has lived.
+    pub(crate) fn connections(&self) -> Vec<(String, usize, std::time::Duration)> {
+        lock(&self.entries).iter().map(|(user, e)| (user.to_string(), e.refs, e.since.elapsed())).collect()
     }
 
     /// Joins `user`'s hub, starting it if this is the user's first connection.
@@ -160,8 +168,8 @@ impl Hubs {
         let entry = entries.entry(user.clone()).or_insert_with(|| {
             let (tx, rx) = mpsc::channel(HUB_QUEUE);
             let lagged = Arc::new(Lagged::default());
-            let hub = Hub::new(user.clone(), self.log.clone(), self.throttle, lagged.clone());
-            Entry { tx, lagged, refs: 0, task: tokio::spawn(hub.run(rx)) }
+            let hub = Hub::new(user.clone(), self.log.clone(), self.throttle, lagged.clone(), self.stats.clone());
+            Entry { tx, lagged, refs: 0, since: std::time::Instant::now(), task: tokio::spawn(hub.run(rx)) }
         });
         entry.refs += 1;
         Membership { hubs: self.clone(), user: user.clone(), conn, tx: entry.tx.clone() }
@@ -242,11 +250,13 @@ struct Hub {
     last: Option<u64>,
     epoch: Option<String>,
     conns: Vec<Conn>,
+    stats: Arc<Stats>,
 }
 
 impl Hub {
-    fn new(user: UserId, log: SharedLog, throttle: ThrottleConfig, lagged: Arc<Lagged>) -> Self {
-        Self { user, log, throttle: Throttle::new(throttle), lagged, last: None, epoch: None, conns: Vec::new() }
+    fn new(user: UserId, log: SharedLog, throttle: ThrottleConfig, lagged: Arc<Lagged>, stats: Arc<Stats>) -> Self {
+        let throttle = Throttle::new(throttle);
+        Self { user, log, throttle, lagged, last: None, epoch: None, conns: Vec::new(), stats }
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
@@ -263,6 +273,7 @@ impl Hub {
                 },
                 () = self.lagged.wake.notified() => {
                     if self.lagged.flag.swap(false, Ordering::AcqRel) {
+                        self.stats.repair("lagged");
                         self.repair().await;
                     }
                 }
@@ -283,7 +294,10 @@ impl Hub {
     async fn handle(&mut self, command: Command) {
         match command {
             Command::Notice { epoch, event } => self.on_notice(epoch, event).await,
-            Command::Resync => self.repair().await,
+            Command::Resync => {
+                self.stats.repair("resync");
+                self.repair().await;
+            }
             Command::Subscribe { conn, channels, since, tx } => {
                 if let Some(tx) = tx {
                     self.conns.push(Conn { id: conn, channels: Channels::default(), floor: 0, tx });
@@ -317,6 +331,7 @@ impl Hub {
             self.epoch.get_or_insert(epoch);
             self.process(event);
         } else if event.seq > last + 1 {
+            self.stats.repair("gap");
             self.repair().await;
         }
     }
@@ -352,6 +367,7 @@ impl Hub {
         self.last = Some(stored.seq);
         match stored.decode() {
             Ok(event) => {
+                self.stats.event_in(event.type_name());
                 for output in self.throttle.push(Instant::now(), event, stored) {
                     self.send_output(output);
                 }
@@ -366,12 +382,13 @@ impl Hub {
             Output::Single { event, stored } => {
                 let channel = event.channel();
                 let Ok(text) = Utf8Bytes::try_from(stored.json) else { return };
-                self.fan_out(stored.seq, |channels| channels.contains(channel).then(|| text.clone()));
+                let sent = self.fan_out(stored.seq, |channels| channels.contains(channel).then(|| text.clone()));
+                self.stats.delivered(event.type_name(), sent, Some(event.timestamp().unix_millis()));
             }
-            Output::Batch { seq, data } => {
+            Output::Batch { seq, data, events, newest } => {
                 let mut serialized: HashMap<Channels, Option<Utf8Bytes>> = HashMap::new();
                 let user = self.user.clone();
-                self.fan_out(seq, |channels| {
+                let sent = self.fan_out(seq, |channels| {
                     serialized
                         .entry(channels)
                         .or_insert_with(|| {
@@ -380,20 +397,34 @@ impl Hub {
                         })
                         .clone()
                 });
+                if sent > 0 {
+                    self.stats.batch(events);
+                }
+                self.stats.delivered("batch", sent, newest.map(|t| t.unix_millis()));
             }
         }
     }
 
     /// Gives each connection whose floor is below `seq` the text `text_for`
     /// makes for its channels; drops connections whose queue is full.
-    fn fan_out(&mut self, seq: u64, mut text_for: impl FnMut(Channels) -> Option<Utf8Bytes>) {
+    /// Returns how many connections it was queued to.
+    fn fan_out(&mut self, seq: u64, mut text_for: impl FnMut(Channels) -> Option<Utf8Bytes>) -> u64 {
+        let mut sent = 0;
+        let stats = &self.stats;
         self.conns.retain(|conn| {
             if seq <= conn.floor {
                 return true;
             }
             let Some(text) = text_for(conn.channels) else { return true };
-            queue(conn, text)
+            let kept = queue(conn, text);
+            if kept {
+                sent += 1;
+            } else {
+                stats.dropped("slow_consumer");
+            }
+            kept
         });
+        sent
     }
 
     fn send_to(&mut self, conn: u64, message: &ServerMessage) {
@@ -416,6 +447,7 @@ impl Hub {
                     let done = events.is_empty() || after >= head;
                     missed.extend(events);
                     if done {
+                        self.stats.resumed(true);
                         self.init(after, current_epoch);
                         let data = throttle::coalesce(missed.iter().filter_map(|e| e.decode().ok()));
                         let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else { return };
@@ -436,6 +468,7 @@ impl Hub {
                 }
             }
         }
+        self.stats.resumed(false);
         self.send_snapshot(conn).await;
     }
 
@@ -458,6 +491,7 @@ impl Hub {
 
     /// Every connection gets a new snapshot (history changed or too far behind).
     async fn resnapshot_all(&mut self) {
+        self.stats.repair("snapshot");
         match self.log.snapshot(&self.user).await {
             Ok(snapshot) => {
                 self.last = Some(snapshot.seq);

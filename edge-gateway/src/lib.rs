@@ -8,7 +8,8 @@
 //!   throttle, fanout filtered by channel.
 //! - [`throttle`]: the pure, clock-injected throttle and diff.
 //! - `connection`: one socket's `select!` loop.
-//! - `rest`: `/api/portfolio` and `/api/health`.
+//! - `rest`: `/api/portfolio`, `/api/health`, `/metrics` and the admin stats.
+//! - `stats`: metrics and the admin endpoint's totals.
 //! - `close`: every close code and reason.
 
 use std::future::Future;
@@ -35,6 +36,7 @@ pub mod config;
 mod connection;
 mod hub;
 mod rest;
+mod stats;
 pub mod throttle;
 
 pub use config::GatewayConfig;
@@ -52,6 +54,7 @@ pub struct AppState {
     instance: Arc<str>,
     /// Permits for this instance's connections (its capacity).
     capacity: Arc<Semaphore>,
+    stats: Arc<stats::Stats>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -69,6 +72,8 @@ pub fn app(state: AppState) -> Router {
         .route("/ws/portfolio", get(upgrade))
         .route("/api/portfolio", get(rest::portfolio))
         .route("/api/health", get(rest::health))
+        .route("/api/admin/websocket-stats", get(rest::admin_stats))
+        .route("/metrics", get(rest::metrics))
         .with_state(state)
 }
 
@@ -81,7 +86,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let jwt = Arc::new(JwtValidator::new(&config.jwt)?);
-    let hubs = hub::Hubs::new(log.clone(), config.throttle);
+    let stats = Arc::new(stats::Stats::default());
+    stats::prometheus();
+    let hubs = hub::Hubs::new(log.clone(), config.throttle, stats.clone());
+    let health = spawn_health_checks(log.clone(), stats.clone());
     let dispatcher = hubs.spawn_dispatcher();
     let (stop_tx, stop_rx) = watch::channel(false);
     let capacity = Arc::new(Semaphore::new(config.limits.capacity));
@@ -96,6 +104,7 @@ pub async fn run(
         next_conn: Arc::new(AtomicU64::new(1)),
         instance: format!("{:016x}", rand::random::<u64>()).into(),
         capacity: capacity.clone(),
+        stats,
         shutdown: stop_rx,
     };
     tracing::info!(addr = %listener.local_addr()?, "Gateway listening.");
@@ -112,8 +121,20 @@ pub async fn run(
         tracing::warn!(?grace, "Shutdown grace period over with sockets still open.");
     }
     dispatcher.abort();
+    health.abort();
     hubs.abort_all();
     Ok(result?)
+}
+
+/// Checks the event log every 5 s, for the `up` gauge and the admin uptime.
+fn spawn_health_checks(log: SharedLog, stats: Arc<stats::Stats>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            stats.log_check(log.ping().await.is_ok());
+        }
+    })
 }
 
 /// Checks the request's token (bearer header first, then the `session`
@@ -140,9 +161,13 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
 /// this instance's capacity, the user's connection limit (all instances).
 async fn admit(state: &AppState, headers: &HeaderMap) -> Result<connection::Connection, close::Close> {
     if !origin_allowed(state, headers) {
+        state.stats.auth_failure("origin");
         return Err(close::ORIGIN_NOT_ALLOWED);
     }
-    let claims = authenticate(state, headers).map_err(|error| close::auth_failed(error.reason()))?;
+    let claims = authenticate(state, headers).map_err(|error| {
+        state.stats.auth_failure("token");
+        close::auth_failed(error.reason())
+    })?;
     if !state.config.rollout.allows(&claims.user_id) {
         return Err(close::DISABLED);
     }
@@ -165,6 +190,7 @@ async fn admit(state: &AppState, headers: &HeaderMap) -> Result<connection::Conn
         limits,
         send_queue: state.config.send_queue,
         shutdown: state.shutdown.clone(),
+        stats: state.stats.clone(),
         _permit: permit,
     })
 }

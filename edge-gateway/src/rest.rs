@@ -53,3 +53,34 @@ pub(crate) async fn health(State(state): State<AppState>, headers: HeaderMap) ->
 fn error_response(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": { "message": message } }))).into_response()
 }
+
+/// `GET /metrics`: Prometheus text format.
+pub(crate) async fn metrics() -> Response {
+    let body = crate::stats::prometheus().render();
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// `GET /api/admin/websocket-stats`: the design note's figures, for admins
+/// only (the `ADMIN_TOKEN` bearer, or a JWT with `admin: true`).
+pub(crate) async fn admin_stats(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !is_admin(&state, &headers) {
+        return error_response(StatusCode::FORBIDDEN, "Admins only");
+    }
+    Json(state.stats.admin_json(state.hubs.connections())).into_response()
+}
+
+fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    if let (Some(expected), Some(given)) = (&state.config.admin_token, bearer) {
+        use sha2::Digest;
+        // Comparing digests keeps the comparison's timing independent of
+        // how much of the token matched.
+        if sha2::Sha256::digest(expected.expose()) == sha2::Sha256::digest(given.as_bytes()) {
+            return true;
+        }
+    }
+    authenticate(state, headers).is_ok_and(|claims| claims.admin)
+}

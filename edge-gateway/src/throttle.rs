@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use common::event::{Event, Position, Symbol};
+use common::event::{Event, Position, Symbol, Timestamp};
 use common::log::StoredEvent;
 use common::pnl;
 use common::protocol::BatchData;
@@ -49,8 +49,9 @@ impl Default for ThrottleConfig {
 pub enum Output {
     /// One event as its own message; `stored.json` is its exact wire form.
     Single { event: Event, stored: StoredEvent },
-    /// A batch covering every event up to `seq`.
-    Batch { seq: u64, data: BatchData },
+    /// A batch covering every event up to `seq`: `events` events, the
+    /// newest created at `newest`.
+    Batch { seq: u64, data: BatchData, events: usize, newest: Option<Timestamp> },
 }
 
 /// The throttle of one user.
@@ -71,6 +72,9 @@ pub struct Throttle {
 
 #[derive(Debug, Default)]
 struct Pending {
+    /// Events coalesced so far, and the newest one's creation time.
+    events: usize,
+    newest: Option<Timestamp>,
     positions: BTreeMap<Symbol, Position>,
     /// Order ids in first-seen order, with the latest value.
     orders: Vec<common::event::Order>,
@@ -84,6 +88,8 @@ impl Pending {
     }
 
     fn add(&mut self, event: Event) {
+        self.events += 1;
+        self.newest = self.newest.max(Some(event.timestamp()));
         match event {
             Event::PositionUpdate(e) => {
                 self.positions.insert(e.data.symbol.clone(), e.data);
@@ -97,14 +103,15 @@ impl Pending {
         }
     }
 
-    fn take(&mut self) -> BatchData {
+    fn take(&mut self) -> (BatchData, usize, Option<Timestamp>) {
         let pending = std::mem::take(self);
-        BatchData {
+        let data = BatchData {
             positions: pending.positions.into_values().collect(),
             orders: pending.orders,
             account: pending.account,
             trades: pending.trades,
-        }
+        };
+        (data, pending.events, pending.newest)
     }
 }
 
@@ -115,7 +122,7 @@ pub(crate) fn coalesce(events: impl IntoIterator<Item = Event>) -> BatchData {
     for event in events {
         pending.add(event);
     }
-    pending.take()
+    pending.take().0
 }
 
 impl Throttle {
@@ -187,6 +194,7 @@ impl Throttle {
             self.held_since = None;
             for (symbol, position) in std::mem::take(&mut self.held) {
                 self.pending.positions.insert(symbol, position);
+                self.pending.events += 1;
             }
         }
         let window_over = self.last_sent.is_none_or(|at| now >= at + self.config.window);
@@ -208,11 +216,11 @@ impl Throttle {
     }
 
     fn flush(&mut self) -> Output {
-        let data = self.pending.take();
+        let (data, events, newest) = self.pending.take();
         for position in &data.positions {
             self.record_position(position);
         }
-        Output::Batch { seq: self.seq, data }
+        Output::Batch { seq: self.seq, data, events, newest }
     }
 
     fn record_delivery(&mut self, event: &Event) {

@@ -295,3 +295,86 @@ async fn health_and_rest_snapshot() {
     assert_eq!(next(&mut socket).await, Err(Some(1013)));
     gateway.stop().await;
 }
+
+/// The value of `name{label=value}` in a Prometheus text page (0 if absent).
+fn sample(page: &str, name: &str, label: Option<(&str, &str)>) -> f64 {
+    let lines = page.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("the page parses as Prometheus text");
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_and_move_with_traffic() {
+    use common::metrics as names;
+    let log: SharedLog = Arc::new(common::log::memory::MemoryLog::new(LogSettings::default()));
+    let gateway = Gateway::start(log.clone(), &[]).await;
+    let before = http_get_text(gateway.addr, "/metrics").await;
+    let delivered_before = sample(&before, names::WS_EVENTS_DELIVERED, Some(("type", "order_update")));
+    let failures_before = sample(&before, names::WS_AUTH_FAILURES, None);
+
+    let mut socket = connect(&gateway, "olga").await;
+    subscribe(&mut socket, &["orders"]).await;
+    for i in 0..3 {
+        publish(&log, conformance::order(&user("olga"), &format!("o-{i}"), OrderStatus::New), &format!("o-{i}")).await;
+        next(&mut socket).await.expect("order");
+    }
+    let mut refused = connect_with(&gateway, &[]).await;
+    assert_eq!(next(&mut refused).await, Err(Some(1008)));
+
+    let after = http_get_text(gateway.addr, "/metrics").await;
+    // Other tests in this process share the recorder: compare deltas.
+    assert!(sample(&after, names::WS_EVENTS_DELIVERED, Some(("type", "order_update"))) >= delivered_before + 3.0);
+    assert!(sample(&after, names::WS_AUTH_FAILURES, None) >= failures_before + 1.0);
+    assert!(after.contains(names::WS_EVENT_LATENCY), "latency histogram exported");
+    assert!(after.contains(names::WS_ACTIVE_CONNECTIONS));
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_stats_are_for_admins_only() {
+    let log: SharedLog = Arc::new(common::log::memory::MemoryLog::new(LogSettings::default()));
+    let gateway = Gateway::start(log.clone(), &[("ADMIN_TOKEN", "ops-token-ops-token")]).await;
+    let mut socket = connect(&gateway, "pia").await;
+    subscribe(&mut socket, &["orders"]).await;
+
+    let (status, _) = http_get_status(gateway.addr, "/api/admin/websocket-stats", None).await;
+    assert_eq!(status, 403);
+    let (status, _) = http_get_status(gateway.addr, "/api/admin/websocket-stats", Some(&token("pia", 60))).await;
+    assert_eq!(status, 403, "a plain user is not an admin");
+    let (status, body) = http_get_status(gateway.addr, "/api/admin/websocket-stats", Some("ops-token-ops-token")).await;
+    assert_eq!(status, 200);
+    let stats: serde_json::Value = serde_json::from_str(&body).expect("json");
+    for field in [
+        "activeConnections",
+        "totalMessagesDelivered",
+        "avgLatencyMs",
+        "p95LatencyMs",
+        "p99LatencyMs",
+        "disconnectRate",
+        "reconnectSuccessRate",
+        "batchEfficiency",
+        "errorRate",
+        "uptimePercent",
+        "connectionsByUser",
+    ] {
+        assert!(stats.get(field).is_some(), "{field} missing in {stats}");
+    }
+    assert_eq!(stats["connectionsByUser"][0]["userId"], "pia");
+    let mut admin_claims = TokenClaims::new("root", chrono::Utc::now().timestamp() + 60);
+    admin_claims.admin = Some(true);
+    let admin_jwt = sign_hs256(SECRET.as_bytes(), &admin_claims).expect("sign");
+    let (status, _) = http_get_status(gateway.addr, "/api/admin/websocket-stats", Some(&admin_jwt)).await;
+    assert_eq!(status, 200);
+    gateway.stop().await;
+}

@@ -65,7 +65,7 @@ async fn leading_edge_goes_out_at_once_then_the_window_batches() {
     }
     assert_eq!(feed.throttle.deadline(), Some(Instant::now() + Duration::from_secs(1)));
     match feed.tick_at_deadline().await {
-        Some(Output::Batch { seq, data }) => {
+        Some(Output::Batch { seq, data, .. }) => {
             assert_eq!(seq, 51);
             let latest: Vec<_> = data.positions.iter().map(|p| (p.symbol.to_string(), p.current_price)).collect();
             assert_eq!(
@@ -96,7 +96,7 @@ async fn urgent_events_flush_the_pending_batch_first() {
     let out = feed.push(conformance::order(&user(), "o-1", OrderStatus::Filled));
     assert_eq!(out.len(), 2);
     match &out[0] {
-        Output::Batch { seq, data } => {
+        Output::Batch { seq, data, .. } => {
             assert_eq!(*seq, 3);
             assert_eq!(data.positions.len(), 1);
             assert!(data.account.is_some());
@@ -125,7 +125,7 @@ async fn trades_are_never_coalesced_and_orders_keep_their_latest_state() {
     feed.push(conformance::account(&user(), 2));
     feed.push(conformance::account(&user(), 3));
     match feed.tick_at_deadline().await {
-        Some(Output::Batch { data, seq }) => {
+        Some(Output::Batch { data, seq, .. }) => {
             assert_eq!(seq, 5);
             assert_eq!(data.account.unwrap().cash, Decimal::new(3, 2));
         }
@@ -178,7 +178,7 @@ async fn held_back_values_settle_out_when_quiet() {
     let held_deadline = feed.throttle.deadline().expect("a settle deadline");
     assert_eq!(held_deadline, Instant::now() + ThrottleConfig::default().settle);
     match feed.tick_at_deadline().await {
-        Some(Output::Batch { seq, data }) => {
+        Some(Output::Batch { seq, data, .. }) => {
             assert_eq!(seq, 2);
             assert_eq!(data.positions[0].current_price, Decimal::new(10_001, 2));
         }

@@ -210,8 +210,8 @@ pub async fn read_until_seq(socket: &mut Socket, view: &mut View, seq: u64) {
     }
 }
 
-/// A minimal HTTP/1.1 GET over a raw socket (keeps the test dependencies small).
-pub async fn http_get(addr: std::net::SocketAddr, path: &str, bearer: Option<&str>) -> Value {
+/// A minimal HTTP/1.1 GET over a raw socket: the status and the body.
+pub async fn http_get_status(addr: std::net::SocketAddr, path: &str, bearer: Option<&str>) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
@@ -219,6 +219,18 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str, bearer: Option<&st
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("read");
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
-    serde_json::from_str(body).unwrap_or_else(|_| panic!("JSON body in {response}"))
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// GET a JSON body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str, bearer: Option<&str>) -> Value {
+    let (_, body) = http_get_status(addr, path, bearer).await;
+    serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON body in {body}"))
+}
+
+/// GET a text body.
+pub async fn http_get_text(addr: std::net::SocketAddr, path: &str) -> String {
+    http_get_status(addr, path, None).await.1
 }
