@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::event::{Account, Channel, Envelope, Event, Order, Position, Timestamp, Trade};
 
+pub mod close;
 #[cfg(test)]
 mod tests;
 

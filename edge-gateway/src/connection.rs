@@ -33,6 +33,7 @@ pub(crate) struct Connection {
     pub(crate) leases: Arc<dyn Leases>,
     pub(crate) limits: Limits,
     pub(crate) send_queue: usize,
+    pub(crate) max_message_bytes: usize,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) _permit: OwnedSemaphorePermit,
@@ -110,6 +111,9 @@ async fn run(socket: &mut WebSocket, conn: &mut Connection) -> Option<Close> {
                         if !rate.allow(last_heard) {
                             return Some(close::FLOOD);
                         }
+                        if text.len() > conn.max_message_bytes {
+                            return Some(close::TOO_BIG);
+                        }
                         let reply = handle_text(&text, id, &conn.membership, &mut tx).await;
                         if let Some(reply) = reply {
                             if matches!(reply, ServerMessage::Error { .. }) {
@@ -122,9 +126,12 @@ async fn run(socket: &mut WebSocket, conn: &mut Connection) -> Option<Close> {
                             send_json(socket, &reply).await.ok()?;
                         }
                     }
-                    Some(Ok(Message::Binary(_))) => {
+                    Some(Ok(Message::Binary(data))) => {
                         if !rate.allow(last_heard) {
                             return Some(close::FLOOD);
+                        }
+                        if data.len() > conn.max_message_bytes {
+                            return Some(close::TOO_BIG);
                         }
                         invalid += 1;
                         if invalid > MAX_INVALID {

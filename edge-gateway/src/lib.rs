@@ -157,6 +157,12 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     same_origin || state.config.allowed_origins.iter().any(|allowed| allowed == origin)
 }
 
+/// The largest frame the transport reads at all: 4 × the protocol limit,
+/// at least 64 KiB.
+fn transport_limit(max_message_bytes: usize) -> usize {
+    max_message_bytes.saturating_mul(4).max(64 * 1024)
+}
+
 /// Decides whether a socket may open, in order: origin, token, rollout,
 /// this instance's capacity, the user's connection limit (all instances).
 async fn admit(state: &AppState, headers: &HeaderMap) -> Result<connection::Connection, close::Close> {
@@ -189,6 +195,7 @@ async fn admit(state: &AppState, headers: &HeaderMap) -> Result<connection::Conn
         leases: state.leases.clone(),
         limits,
         send_queue: state.config.send_queue,
+        max_message_bytes: state.config.max_message_bytes,
         shutdown: state.shutdown.clone(),
         stats: state.stats.clone(),
         _permit: permit,
@@ -201,8 +208,11 @@ async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocke
     let ws = ws
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .max_message_size(state.config.max_message_bytes)
-        .max_frame_size(state.config.max_message_bytes);
+        // The protocol limit is enforced per message in `connection`, after
+        // the whole frame was read, so the 1009 close reaches the client; the
+        // transport limit above it only bounds memory against huge frames.
+        .max_message_size(transport_limit(state.config.max_message_bytes))
+        .max_frame_size(transport_limit(state.config.max_message_bytes));
     let (code, reason) = match admit(&state, &headers).await {
         Ok(connection) => return ws.on_upgrade(move |socket| connection::serve(socket, connection)),
         Err(refusal) => refusal,
