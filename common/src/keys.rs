@@ -4,7 +4,7 @@
 //! can touch them all in Redis Cluster. `UserId` admits no `{` or `}`, so a
 //! user id cannot change the tag.
 
-use crate::event::UserId;
+use crate::event::{Symbol, UserId};
 
 /// Prefix of every key this system writes, so it can share a Redis.
 pub const PREFIX: &str = "ps";
@@ -55,6 +55,22 @@ impl UserKeys {
     }
 }
 
+/// Hash: broker account id → user id. Written when a user links a broker
+/// account; the broker webhook reads it to learn whose events a signed
+/// trade update carries. One small hash, in one slot of a cluster.
+pub fn accounts() -> String {
+    format!("{PREFIX}:accounts")
+}
+
+/// Set of the users holding an open position in `symbol`, so a price tick
+/// reaches every holder. Its hash tag `{s:<symbol>}` is a symbol's, not a
+/// user's: the set lives in another cluster slot than the users' keys, so it
+/// is maintained beside the publish script (after it, idempotently), never
+/// inside it. `Symbol` admits no `{` or `}`.
+pub fn holders(symbol: &Symbol) -> String {
+    format!("{PREFIX}:holders:{{s:{symbol}}}")
+}
+
 /// The user a notify channel belongs to, or `None` for a foreign channel.
 pub fn user_of_notify_channel(channel: &str) -> Option<UserId> {
     let rest = channel.strip_prefix(PREFIX)?.strip_prefix(":{u:")?;
@@ -74,6 +90,13 @@ mod tests {
             assert!(key.starts_with("ps:{u:user-abc-123}:"), "{key}");
         }
         assert_eq!(keys.dedupe("exec-1"), "ps:{u:user-abc-123}:dedupe:exec-1");
+    }
+
+    #[test]
+    fn index_keys_have_their_own_hash_tags() {
+        let symbol = Symbol::new("BRK.B").unwrap();
+        assert_eq!(holders(&symbol), "ps:holders:{s:BRK.B}");
+        assert_eq!(accounts(), "ps:accounts");
     }
 
     #[test]

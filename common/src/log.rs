@@ -5,6 +5,10 @@
 //!
 //! Readers use the notification fast path, and repair gaps with
 //! [`EventLog::read_after`] (bounded) or fall back to [`EventLog::snapshot`].
+//!
+//! Beside the log, [`index::IngestIndex`] (same two backends) keeps what the
+//! ingest functions need: holders per symbol and the broker account → user
+//! directory.
 
 use std::sync::Arc;
 
@@ -16,6 +20,7 @@ use crate::event::{Account, Event, Order, Position, Trade, UserId};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod index;
 pub mod memory;
 pub mod redis;
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use common::event::UserId;
 use common::log::conformance::Fixture;
+use common::log::index::IngestIndex;
 use common::log::memory::MemoryLog;
 use common::log::{EventLog, LogSettings};
 
@@ -17,6 +18,10 @@ impl Fixture for Memory {
     }
 
     fn log(&self) -> Arc<dyn EventLog> {
+        self.0.clone()
+    }
+
+    fn index(&self) -> Arc<dyn IngestIndex> {
         self.0.clone()
     }
 

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use common::event::UserId;
 use common::keys::UserKeys;
 use common::log::conformance::{self, Fixture};
+use common::log::index::IngestIndex;
 use common::log::redis::RedisLog;
 use common::log::{EventLog, LogError, LogSettings, NewEvent, Notice, Published, ReadAfter};
 use test_support::redis::RedisServer;
@@ -30,6 +31,10 @@ impl Fixture for Redis {
     }
 
     fn log(&self) -> Arc<dyn EventLog> {
+        Arc::new(self.log.clone())
+    }
+
+    fn index(&self) -> Arc<dyn IngestIndex> {
         Arc::new(self.log.clone())
     }
 

@@ -85,6 +85,18 @@ pub async fn run(
     log: SharedLog,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve(listener, config, log, Router::new(), shutdown).await
+}
+
+/// [`run`], with `extra` routes served beside the gateway's (the dev mode's
+/// page and ingest routes).
+pub async fn serve(
+    listener: TcpListener,
+    config: GatewayConfig,
+    log: SharedLog,
+    extra: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let jwt = Arc::new(JwtValidator::new(&config.jwt)?);
     let stats = Arc::new(stats::Stats::default());
     stats::prometheus();
@@ -108,12 +120,12 @@ pub async fn run(
         shutdown: stop_rx,
     };
     tracing::info!(addr = %listener.local_addr()?, "Gateway listening.");
-    let serve = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+    let server = axum::serve(listener, app(state).merge(extra)).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("Shutting down: closing every socket with 1012.");
         let _ = stop_tx.send(true);
     });
-    let result = serve.await;
+    let result = server.await;
     // Upgraded sockets outlive the HTTP server: wait (bounded) until every
     // one has sent its close frame and released its lease.
     // Every permit back means every connection is gone.

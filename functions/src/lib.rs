@@ -1,1 +1,74 @@
-//! Placeholder: this crate arrives with its issue.
+//! The stateless ingest functions (BRIEF §1–2): they turn broker trade
+//! updates, order-submission completions and price ticks into the users'
+//! portfolio events, published through the event log. Each function is a
+//! pure handler (`handle(input, &deps) -> Result<_, Error>`) with thin
+//! adapters: an axum router (local HTTP, and `lambda_http` for API Gateway
+//! and ALB) and an SQS adapter with partial batch failures.
+//!
+//! # Layout
+//! - [`webhook`], [`completion`], [`prices`]: the three handlers and their
+//!   input types.
+//! - [`app`]: the router (`app(state) -> Router`), body limit, signature
+//!   check and JSON decoding in front of the handlers.
+//! - [`lambda`]: Lambda adapters (HTTP events, SQS batches).
+//! - [`server`]: the local HTTP server and shutdown signal.
+//! - [`signature`]: HMAC-SHA256 request signatures (`t=…,v1=…`).
+//! - [`input`]: JSON decoding that names the bad field; id checks.
+//! - [`publish`]: publishing a handler's events; the [`publish::Outcome`].
+//! - [`deps`]: what handlers need (log, index, broker, limits).
+//! - [`config`]: configuration, defaults and bounds.
+//! - [`error`]: the one error type and its one HTTP mapping.
+//! - `runtime` (feature `alpaca`): what each binary in `src/bin` runs.
+
+pub mod app;
+pub mod completion;
+pub mod config;
+pub mod deps;
+pub mod error;
+pub mod input;
+pub mod lambda;
+pub mod prices;
+pub mod publish;
+#[cfg(feature = "alpaca")]
+pub mod runtime;
+pub mod server;
+pub mod signature;
+pub mod webhook;
+
+pub use app::{app, AppState};
+pub use deps::{Deps, Limits};
+pub use error::Error;
+
+/// The functions, each one Lambda (and one binary) in production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    /// `POST /webhooks/broker`: Alpaca trade updates.
+    BrokerWebhook,
+    /// `POST /queue/completions` (SQS in production): order-submission completions.
+    QueueCompletions,
+    /// `POST /ingest/prices`: market-data tick batches.
+    PriceTicks,
+}
+
+impl Function {
+    /// Every function.
+    pub const ALL: [Function; 3] = [Function::BrokerWebhook, Function::QueueCompletions, Function::PriceTicks];
+
+    /// The function's (and its binary's) name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::BrokerWebhook => "broker-webhook",
+            Function::QueueCompletions => "queue-completions",
+            Function::PriceTicks => "price-ticks",
+        }
+    }
+
+    /// The HTTP route.
+    pub fn path(self) -> &'static str {
+        match self {
+            Function::BrokerWebhook => "/webhooks/broker",
+            Function::QueueCompletions => "/queue/completions",
+            Function::PriceTicks => "/ingest/prices",
+        }
+    }
+}

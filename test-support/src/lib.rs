@@ -2,9 +2,12 @@
 //! grows its own copy.
 //!
 //! # Layout
+//! - [`alpaca`]: a fake Alpaca trading API (positions, account) on a free
+//!   loopback port, with switches to hang or fail.
 //! - [`redis`]: a real `redis-server` on a free loopback port, started,
 //!   stopped and restarted by the test; never the default port, never a mock.
 //! - [`wait`]: waiting on a condition with a deadline instead of sleeping.
 
+pub mod alpaca;
 pub mod redis;
 pub mod wait;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 
+use super::index::IngestIndex;
 use super::{EventLog, LogError, LogSettings, NewEvent, Notice, Published, ReadAfter};
 use crate::event::{
     Account, Envelope, Event, Order, OrderSide, OrderStatus, OrderType, Position, PositionSide, Symbol, Timestamp,
@@ -23,6 +24,8 @@ pub trait Fixture: Send + Sync + Sized + 'static {
     async fn new(settings: LogSettings) -> Self;
     /// The log under test.
     fn log(&self) -> Arc<dyn EventLog>;
+    /// The same backend's ingest index.
+    fn index(&self) -> Arc<dyn IngestIndex>;
     /// Deletes everything the backend holds for `user` (data loss).
     async fn lose_history(&self, user: &UserId);
 }
@@ -43,6 +46,9 @@ macro_rules! conformance_suite {
             snapshot_matches_its_seq_under_concurrent_publishing,
             followers_are_notified_of_their_users_only,
             invalid_events_change_nothing,
+            holders_follow_set_holding,
+            batched_reads_match_the_snapshot,
+            accounts_map_to_their_users,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {
@@ -472,4 +478,103 @@ pub async fn invalid_events_change_nothing<F: Fixture>() {
     assert_eq!(results[1].as_ref().expect("valid one publishes").seq(), 2);
     let snapshot = log.snapshot(&u).await.expect("snapshot");
     assert_eq!((snapshot.seq, snapshot.account.expect("account").cash), (2, dec(4)));
+}
+
+/// Holding is a set: adding twice holds once, removing twice is fine, and
+/// symbols do not mix.
+pub async fn holders_follow_set_holding<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let index = fixture.index();
+    let (u1, u2, u3) = (user("conf-h1"), user("conf-h2"), user("conf-h3"));
+    let (aapl, msft) = (Symbol::new("AAPL").expect("symbol"), Symbol::new("MSFT").expect("symbol"));
+    let sorted = |mut users: Vec<UserId>| {
+        users.sort();
+        users
+    };
+    assert!(index.holders(&aapl).await.expect("holders").is_empty());
+    for (u, symbol) in [(&u1, &aapl), (&u2, &aapl), (&u1, &aapl), (&u3, &msft)] {
+        index.set_holding(u, symbol, true).await.expect("set_holding");
+    }
+    assert_eq!(sorted(index.holders(&aapl).await.expect("holders")), vec![u1.clone(), u2.clone()]);
+    assert_eq!(index.holders(&msft).await.expect("holders"), vec![u3.clone()]);
+    for _ in 0..2 {
+        index.set_holding(&u1, &aapl, false).await.expect("set_holding");
+    }
+    index.set_holding(&u3, &aapl, false).await.expect("removing a non-holder is fine");
+    assert_eq!(index.holders(&aapl).await.expect("holders"), vec![u2]);
+
+    // More holders than one page or one pipeline.
+    let many: Vec<UserId> = (0..12_345).map(|i| user(&format!("conf-many-{i}"))).collect();
+    let adds = many.iter().map(|u| index.set_holding(u, &msft, true));
+    for result in futures::future::join_all(adds).await {
+        result.expect("set_holding");
+    }
+    let mut expected = many;
+    expected.push(u3);
+    assert_eq!(sorted(index.holders(&msft).await.expect("holders")), sorted(expected));
+}
+
+/// `positions` and `accounts` answer in request order with what the
+/// snapshot holds, across more entries than one pipeline carries.
+pub async fn batched_reads_match_the_snapshot<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let (log, index) = (fixture.log(), fixture.index());
+    let users: Vec<UserId> = (0..6_000).map(|i| user(&format!("conf-read-{i}"))).collect();
+    let mut events = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        let i = i as i64;
+        events.push(NewEvent::new(position(u, "AAPL", 1 + i, 17_550), format!("p-{i}")));
+        if i % 3 == 0 {
+            events.push(NewEvent::new(account(u, i), format!("a-{i}")));
+        }
+    }
+    // The first user's MSFT position opens and closes: it reads as absent.
+    events.push(NewEvent::new(position(&users[0], "MSFT", 5, 40_000), "m-open"));
+    events.push(NewEvent::new(position(&users[0], "MSFT", 0, 40_000), "m-close"));
+    for result in log.publish_many(&events).await {
+        result.expect("publish");
+    }
+
+    let (aapl, msft) = (Symbol::new("AAPL").expect("symbol"), Symbol::new("MSFT").expect("symbol"));
+    let mut wanted: Vec<(UserId, Symbol)> = users.iter().map(|u| (u.clone(), aapl.clone())).collect();
+    wanted.push((users[0].clone(), msft));
+    wanted.push((user("conf-read-nobody"), aapl));
+    let positions = index.positions(&wanted).await.expect("positions");
+    assert_eq!(positions.len(), wanted.len());
+    for (i, position) in positions.iter().take(users.len()).enumerate() {
+        let position = position.as_ref().expect("an open position");
+        assert_eq!(position.quantity, Decimal::from(1 + i as i64), "user {i}");
+    }
+    assert_eq!(positions[users.len()], None, "a closed position reads as absent");
+    assert_eq!(positions[users.len() + 1], None, "an unknown user has no position");
+    let snapshot = log.snapshot(&users[42]).await.expect("snapshot");
+    assert_eq!(positions[42].as_ref(), snapshot.positions.first());
+
+    let accounts = index.accounts(&users).await.expect("accounts");
+    assert_eq!(accounts.len(), users.len());
+    for (i, account) in accounts.iter().enumerate() {
+        match account {
+            Some(account) => assert_eq!((i % 3, account.cash), (0, dec(i as i64))),
+            None => assert_ne!(i % 3, 0, "user {i} has an account"),
+        }
+    }
+    assert!(index.positions(&[]).await.expect("empty read").is_empty());
+}
+
+/// A linked account names its user; relinking replaces; unknown is `None`;
+/// a bad account id is refused.
+pub async fn accounts_map_to_their_users<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let index = fixture.index();
+    let (u1, u2) = (user("conf-acct-1"), user("conf-acct-2"));
+    assert_eq!(index.account_owner("acct-1").await.expect("owner"), None);
+    index.link_account("acct-1", &u1).await.expect("link");
+    index.link_account("acct-2", &u2).await.expect("link");
+    assert_eq!(index.account_owner("acct-1").await.expect("owner"), Some(u1));
+    index.link_account("acct-1", &u2).await.expect("relink");
+    assert_eq!(index.account_owner("acct-1").await.expect("owner"), Some(u2.clone()));
+    assert_eq!(index.account_owner("acct-2").await.expect("owner"), Some(u2.clone()));
+    for bad in [String::new(), "x".repeat(super::index::MAX_ACCOUNT_ID_LEN + 1)] {
+        assert!(matches!(index.link_account(&bad, &u2).await, Err(LogError::InvalidEvent(_))));
+    }
 }

@@ -20,6 +20,8 @@ use super::{
 use crate::event::{Account, Event, Order, Position, Trade, UserId};
 use crate::leases::{Leases, MemoryLeases};
 
+mod index;
+
 /// The in-memory event log.
 #[derive(Debug)]
 pub struct MemoryLog {
@@ -34,6 +36,8 @@ struct State {
     users: HashMap<UserId, UserLog>,
     /// Followed users, with how many follows each.
     followed: HashMap<UserId, usize>,
+    /// The ingest index (see [`index`]).
+    index: index::IndexState,
 }
 
 #[derive(Debug)]

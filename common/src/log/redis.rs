@@ -31,6 +31,8 @@ use crate::event::UserId;
 use crate::keys::{self, UserKeys};
 use crate::leases::{Leases, RedisLeases};
 
+mod index;
+
 const PUBLISH_LUA: &str = include_str!("redis/publish.lua");
 const READ_AFTER_LUA: &str = include_str!("redis/read_after.lua");
 const SNAPSHOT_LUA: &str = include_str!("redis/snapshot.lua");

@@ -1,0 +1,153 @@
+//! Dev mode: the gateway, the ingest functions' routes and a simulated
+//! broker in one process, plus a live page. The simulator enters through the
+//! functions' real routes (signed requests to the real router), and the
+//! functions fetch positions and balances from the simulated broker through
+//! the same `Broker` trait the Alpaca client implements — so dev mode runs
+//! the production pipeline end to end.
+//!
+//! # Layout
+//! - [`DevConfig`]: what dev mode reads from the environment.
+//! - `broker`: the simulated broker (accounts, positions, prices).
+//! - `simulator`: the market (random-walk ticks) and the order flow.
+//! - `page`: the live page, its assets, and the demo sign-in.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use common::auth::JwtKey;
+use common::config::{self, Secret, Source};
+use common::log::memory::MemoryLog;
+use common::log::redis::RedisLog;
+use common::log::SharedLog;
+use edge_gateway::GatewayConfig;
+use functions::signature::Verifier;
+use functions::{AppState, Deps, Function};
+
+mod broker;
+mod page;
+mod simulator;
+
+/// The demo users; each has a simulated broker account `acct-<user>`.
+pub const DEMO_USERS: [&str; 3] = ["alice", "bob", "carol"];
+
+/// Dev mode's settings: the gateway's, plus the simulator's pace.
+#[derive(Debug, Clone)]
+pub struct DevConfig {
+    /// Where to listen (`GATEWAY_ADDR`, default 127.0.0.1:8080).
+    pub addr: SocketAddr,
+    /// `REDIS_URL`, when set.
+    pub redis_url: Option<String>,
+    /// The gateway's configuration.
+    pub gateway: GatewayConfig,
+    /// Signs the demo sessions (the gateway validates them).
+    pub jwt_secret: Vec<u8>,
+    /// Time between price ticks (`DEV_TICK_MS`, default 200).
+    pub tick: Duration,
+    /// Mean time between new orders (`DEV_ORDER_MS`, default 4000).
+    pub order_every: Duration,
+}
+
+/// Dev mode's own variables.
+pub mod vars {
+    /// Milliseconds between simulated price ticks; default 200.
+    pub const DEV_TICK_MS: &str = "DEV_TICK_MS";
+    /// Mean milliseconds between simulated orders; default 4000.
+    pub const DEV_ORDER_MS: &str = "DEV_ORDER_MS";
+}
+
+impl DevConfig {
+    /// Reads the gateway's variables with dev defaults: a random JWT secret
+    /// unless `JWT_SECRET` is set.
+    pub fn from_source(source: &dyn Source) -> Result<Self, config::ConfigError> {
+        let jwt_secret = match config::secret(source, config::vars::JWT_SECRET)? {
+            Some(secret) => secret.into_bytes(),
+            None => random_secret(),
+        };
+        let overlay = Overlay { source, jwt_secret: String::from_utf8_lossy(&jwt_secret).into_owned() };
+        let gateway = GatewayConfig::from_source(&overlay)?;
+        Ok(Self {
+            addr: gateway.addr,
+            redis_url: config::optional(source, config::vars::REDIS_URL),
+            gateway,
+            jwt_secret,
+            tick: config::duration_ms_or(source, vars::DEV_TICK_MS, Duration::from_millis(200))?,
+            order_every: config::duration_ms_or(source, vars::DEV_ORDER_MS, Duration::from_millis(4_000))?,
+        })
+    }
+}
+
+/// The environment with a generated `JWT_SECRET` when it has none.
+struct Overlay<'a> {
+    source: &'a dyn Source,
+    jwt_secret: String,
+}
+
+impl Source for Overlay<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        let file = format!("{}{}", config::vars::JWT_SECRET, config::vars::FILE_SUFFIX);
+        match name {
+            n if n == config::vars::JWT_SECRET => Some(self.jwt_secret.clone()),
+            n if n == file => None,
+            _ => self.source.get(name),
+        }
+    }
+}
+
+fn random_secret() -> Vec<u8> {
+    (0..48).map(|_| char::from(b'a' + rand::random::<u8>() % 26) as u8).collect()
+}
+
+/// Runs dev mode on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    config: DevConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(matches!(config.gateway.jwt.key(), JwtKey::Hs256(_)), "dev mode signs demo sessions with HS256");
+    let (log, deps): (SharedLog, Deps) = match &config.redis_url {
+        None => {
+            let store = Arc::new(MemoryLog::new(config.gateway.backend.settings()));
+            (store.clone(), Deps::new(store))
+        }
+        Some(url) => {
+            let store = Arc::new(
+                RedisLog::connect(url, config.gateway.backend.settings(), Duration::from_secs(2))
+                    .await
+                    .context("cannot connect to Redis")?,
+            );
+            (store.clone(), Deps::new(store))
+        }
+    };
+    let market = Arc::new(broker::SimBroker::new(&DEMO_USERS));
+    let deps = deps.with_broker(market.clone());
+    for user in DEMO_USERS {
+        let user_id = common::event::UserId::new(user).context("demo user id")?;
+        deps.index.link_account(&broker::account_of(user), &user_id).await.context("linking demo accounts")?;
+    }
+    let webhook_secret = random_secret();
+    let ingest_secret = random_secret();
+    let tolerance = Duration::from_secs(300);
+    let functions_state = AppState::new(
+        deps,
+        &Function::ALL,
+        Some(Verifier::new(Secret::new(webhook_secret.clone()), tolerance)),
+        Some(Verifier::new(Secret::new(ingest_secret.clone()), tolerance)),
+    )?;
+    let ingest = functions::app(functions_state);
+    let simulator = simulator::Simulator {
+        router: ingest.clone(),
+        market,
+        webhook_secret,
+        ingest_secret,
+        tick: config.tick,
+        order_every: config.order_every,
+    };
+    let simulation = tokio::spawn(simulator.run());
+    let extra = ingest.merge(page::routes(Arc::new(config.jwt_secret.clone())));
+    let result = edge_gateway::serve(listener, config.gateway, log, extra, shutdown).await;
+    simulation.abort();
+    result
+}

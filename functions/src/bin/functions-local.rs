@@ -1,0 +1,7 @@
+//! All three functions on one local HTTP port (`FUNCTIONS_ADDR`), for
+//! development: `POST /webhooks/broker`, `/queue/completions`, `/ingest/prices`.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    functions::runtime::main(&functions::Function::ALL).await
+}
