@@ -378,3 +378,92 @@ async fn admin_stats_are_for_admins_only() {
     assert_eq!(status, 200);
     gateway.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_completion_posted_to_the_work_queue_function_reaches_the_socket() {
+    use functions::signature::{now_unix, sign, Verifier, SIGNATURE_HEADER};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = RedisServer::start();
+    let store = Arc::new(
+        RedisLog::connect(&server.url(), LogSettings::default(), Duration::from_secs(2)).await.expect("redis"),
+    );
+    let gateway = Gateway::start(store.clone(), &[]).await;
+    // The real work-queue function over real HTTP, publishing to the same Redis.
+    let ingest_secret = b"ingest-secret-ingest-secret-0123456789".to_vec();
+    let state = functions::AppState::new(
+        functions::Deps::new(store.clone()),
+        &[functions::Function::QueueCompletions],
+        None,
+        Some(Verifier::new(common::config::Secret::new(ingest_secret.clone()), Duration::from_secs(300))),
+    )
+    .expect("functions state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let functions_addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, functions::app(state)).await });
+
+    let mut socket = connect(&gateway, "quinn").await;
+    subscribe(&mut socket, &["orders"]).await;
+    let body = serde_json::json!({
+        "jobId": "job-42", "userId": "quinn", "orderId": "order-42", "brokerOrderId": "alpaca-42",
+        "status": "accepted", "submittedAt": "2026-01-03T15:29:30.000Z",
+        "order": {"symbol": "TSLA", "side": "buy", "type": "limit", "qty": "50", "limitPrice": "246.00"},
+    })
+    .to_string();
+    let started = std::time::Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(functions_addr).await.expect("connect");
+    let request = format!(
+        "POST /queue/completions HTTP/1.1\r\nHost: {functions_addr}\r\nContent-Type: application/json\r\n{SIGNATURE_HEADER}: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        sign(&ingest_secret, now_unix(), body.as_bytes()),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    let message = next(&mut socket).await.expect("order update");
+    let latency = started.elapsed();
+    assert_eq!(message["type"], "order_update");
+    assert_eq!(message["data"]["orderId"], "order-42");
+    assert_eq!(message["data"]["status"], "accepted");
+    assert!(latency < Duration::from_millis(500), "took {latency:?}");
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urgent_events_flush_in_order_and_slow_drift_waits_for_the_threshold() {
+    let log: SharedLog = Arc::new(common::log::memory::MemoryLog::new(LogSettings::default()));
+    let gateway = Gateway::start(log.clone(), &[("THROTTLE_WINDOW_MS", "60000")]).await;
+    let rita = user("rita");
+    let mut socket = connect(&gateway, "rita").await;
+    subscribe(&mut socket, &["positions", "orders"]).await;
+
+    // Leading edge, then a tick that waits for the window, then an order:
+    // the order flushes the pending batch first, in seq order.
+    publish(&log, conformance::position(&rita, "AAPL", 100, 10_000), "p0").await;
+    assert_eq!(next(&mut socket).await.expect("leading")["seq"], 1);
+    publish(&log, conformance::position(&rita, "MSFT", 10, 40_000), "p1").await;
+    publish(&log, conformance::order(&rita, "o-1", OrderStatus::New), "o1").await;
+    let batch = next(&mut socket).await.expect("batch");
+    assert_eq!((batch["type"].as_str(), batch["seq"].as_u64()), (Some("batch"), Some(2)));
+    let order = next(&mut socket).await.expect("order");
+    assert_eq!((order["type"].as_str(), order["seq"].as_u64()), (Some("order_update"), Some(3)));
+
+    // AAPL drifts +0.05 % per tick against its delivered value (100.00):
+    // +0.05 % and +0.10 % are held back; +0.15 % goes out. Each order is a
+    // marker that flushes whatever is pending.
+    for (i, (cents, delivered)) in [(10_005, false), (10_010, false), (10_015, true)].into_iter().enumerate() {
+        publish(&log, conformance::position(&rita, "AAPL", 100, cents), &format!("drift-{i}")).await;
+        publish(&log, conformance::order(&rita, &format!("m-{i}"), OrderStatus::New), &format!("m-{i}")).await;
+        let first = next(&mut socket).await.expect("a message");
+        if delivered {
+            assert_eq!(first["type"], "batch", "the drift passed 0.1 %: {first}");
+            assert_eq!(first["data"]["positions"][0]["currentPrice"], "100.15");
+            assert_eq!(next(&mut socket).await.expect("marker")["type"], "order_update");
+        } else {
+            assert_eq!(first["type"], "order_update", "tick {i} must be held back: {first}");
+        }
+    }
+    gateway.stop().await;
+}

@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::deps::Deps;
 use crate::error::Error;
+use crate::publish::record;
 use crate::signature::{self, Verifier, SIGNATURE_HEADER};
 use crate::{completion, input, prices, webhook, Function};
 
@@ -104,7 +105,7 @@ async fn broker_webhook(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let message: webhook::TradeUpdateMessage = signed_json(&state, state.webhook.as_ref(), &headers, body)?;
-    Ok(Json(webhook::handle(message, &state.deps).await?).into_response())
+    Ok(Json(record(Function::BrokerWebhook, webhook::handle(message, &state.deps).await?)).into_response())
 }
 
 #[tracing::instrument(name = "queue_completion", skip_all)]
@@ -114,7 +115,7 @@ async fn queue_completion(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let message: completion::Completion = signed_json(&state, state.ingest.as_ref(), &headers, body)?;
-    Ok(Json(completion::handle(message, &state.deps).await?).into_response())
+    Ok(Json(record(Function::QueueCompletions, completion::handle(message, &state.deps).await?)).into_response())
 }
 
 #[tracing::instrument(name = "price_ticks", skip_all)]
@@ -124,7 +125,7 @@ async fn price_ticks(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let batch: prices::TickBatch = signed_json(&state, state.ingest.as_ref(), &headers, body)?;
-    Ok(Json(prices::handle(batch, &state.deps).await?).into_response())
+    Ok(Json(record(Function::PriceTicks, prices::handle(batch, &state.deps).await?)).into_response())
 }
 
 /// Body within the limit, then signature, then JSON, in that order: an

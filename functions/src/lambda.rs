@@ -94,7 +94,9 @@ pub async fn handle_sqs(event: SqsEvent, deps: &Deps) -> SqsBatchResponse {
         }
         let result = match record.body.as_deref() {
             Some(body) => match input::parse::<completion::Completion>(body.as_bytes()) {
-                Ok(message) => completion::handle(message, deps).await,
+                Ok(message) => completion::handle(message, deps)
+                    .await
+                    .map(|outcome| crate::publish::record(crate::Function::QueueCompletions, outcome)),
                 Err(error) => Err(error),
             },
             None => Err(Error::field("body", "the SQS message has no body")),

@@ -265,6 +265,12 @@ fn account_event(account: Account, user: &UserId, now: Timestamp) -> Event {
     Event::AccountUpdate(Envelope { seq: None, timestamp: now, user_id: user.clone(), data: account })
 }
 
+impl From<TickOutcome> for Outcome {
+    fn from(tick: TickOutcome) -> Self {
+        tick.outcome
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,15 @@ pub struct Outcome {
     pub duplicates: usize,
 }
 
+/// Counts what a function published (`portfolio_ingest_events_published_total`,
+/// by function): the "broker silent" alert watches the webhook's share.
+pub fn record<T: Into<Outcome> + Copy>(function: crate::Function, result: T) -> T {
+    let outcome: Outcome = result.into();
+    metrics::counter!(common::metrics::INGEST_EVENTS_PUBLISHED, "source" => function.name())
+        .increment(outcome.published as u64);
+    result
+}
+
 impl Outcome {
     /// Counts one publish result.
     pub(crate) fn count(&mut self, published: &Published) {
