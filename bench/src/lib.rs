@@ -4,9 +4,9 @@
 //! JSON. Results and the commands that reproduce them are kept in
 //! `docs/benchmarks.md`.
 //!
-//! Every loop is bounded in count and in time, and every target is a Redis on
-//! the loopback interface: by default the bench starts its own `redis-server`
-//! on a free port.
+//! Every loop is bounded in count and in time, and every target is on the
+//! loopback interface: by default the bench starts its own `redis-server`
+//! on a free port, and the gateway and functions on free loopback ports.
 //!
 //! # Layout
 //! - [`scenario`]: one module per scenario, each with its command-line
@@ -15,6 +15,10 @@
 //!   - [`scenario::publish`]: publish throughput of the Redis event log
 //!     against `redis-benchmark` baselines (`EVALSHA` of the same script,
 //!     bare `XADD`).
+//!   - [`scenario::latency`]: S1, ingest HTTP answer → client decoded an
+//!     `order_update`, through Redis and the gateway (in process).
+//!   - [`scenario::connections`]: S2, gateway RSS per idle subscribed
+//!     connection and connect rate (the `edge-gateway` binary as a child).
 //! - [`target`]: the Redis under test: our own `redis-server`, or a loopback
 //!   URL; flushing and script loading between phases.
 //! - [`redis_benchmark`]: runs the `redis-benchmark` tool and reads its CSV.

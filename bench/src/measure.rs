@@ -94,6 +94,28 @@ impl ProcessCpu {
     }
 }
 
+/// Resident set size of process `pid` in KiB (`VmRSS` of
+/// `/proc/<pid>/status`); `None` off Linux or once the process is gone.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    parse_status_kib(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?, "VmRSS:")
+}
+
+/// This process' resident set size in KiB.
+pub fn own_rss_kib() -> Option<u64> {
+    rss_kib(std::process::id())
+}
+
+fn parse_status_kib(status: &str, field: &str) -> Option<u64> {
+    status.lines().find_map(|l| l.strip_prefix(field))?.split_whitespace().next()?.parse().ok()
+}
+
+/// The soft limit on open files of this process (`Max open files` of
+/// `/proc/self/limits`); `None` off Linux or when unlimited.
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    limits.lines().find_map(|l| l.strip_prefix("Max open files"))?.split_whitespace().next()?.parse().ok()
+}
+
 /// The median of `values` (the mean of the middle two for an even count);
 /// `None` when empty. Timings on shared machines are noisy: reports give
 /// the median of several runs (BRIEF §7).
@@ -110,6 +132,14 @@ pub fn median(values: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_fields_are_read_in_kib() {
+        let status = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n";
+        assert_eq!(parse_status_kib(status, "VmRSS:"), Some(1024));
+        assert_eq!(parse_status_kib(status, "VmSwap:"), None);
+        assert!(own_rss_kib().is_some_and(|kib| kib > 0) || !cfg!(target_os = "linux"));
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {

@@ -21,6 +21,10 @@ pub struct Report {
     pub baseline: Option<String>,
     /// One row per variant or baseline.
     pub rows: Vec<Row>,
+    /// Single measured figures that do not fit a throughput row (latency
+    /// percentiles, counts, memory), in the order they are printed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub figures: Vec<Figure>,
     /// Targets checked against the rows.
     pub goals: Vec<Goal>,
     /// Shell commands that reproduce the baselines, exactly as run.
@@ -112,6 +116,24 @@ pub struct Row {
     pub ratio_to_baseline: Option<f64>,
 }
 
+/// One measured figure, e.g. `p99, ingest answer → client decoded`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    /// What was measured.
+    pub name: String,
+    /// The value.
+    pub value: f64,
+    /// Its unit, e.g. `ms`, `KiB`, `events`.
+    pub unit: String,
+}
+
+impl Figure {
+    /// A figure named `name` of `value` `unit`.
+    pub fn new(name: impl Into<String>, value: f64, unit: &str) -> Self {
+        Self { name: name.into(), value, unit: unit.to_owned() }
+    }
+}
+
 /// A target checked against the rows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Goal {
@@ -148,6 +170,44 @@ impl Report {
         if let Some(base) = &self.baseline {
             let _ = writeln!(out, "Ratios are to \"{base}\".\n");
         }
+        if !self.rows.is_empty() {
+            self.rows_table(&mut out);
+        }
+        if !self.figures.is_empty() {
+            if !self.rows.is_empty() {
+                let _ = writeln!(out);
+            }
+            let _ = writeln!(out, "| figure | value | unit |");
+            let _ = writeln!(out, "| --- | ---: | --- |");
+            for figure in &self.figures {
+                let decimals = if figure.value.fract() == 0.0 { 0 } else { 3 };
+                let _ = writeln!(out, "| {} | {:.decimals$} | {} |", figure.name, figure.value, figure.unit);
+            }
+        }
+        if !self.goals.is_empty() {
+            let _ = writeln!(out);
+            for goal in &self.goals {
+                let verdict = if goal.met { "met" } else { "NOT met" };
+                let _ =
+                    writeln!(out, "- goal {}: {:.2} (target {:.2}) — {verdict}", goal.name, goal.value, goal.target);
+            }
+        }
+        if !self.commands.is_empty() {
+            let _ = writeln!(out, "\nCommands, as run:\n");
+            for command in &self.commands {
+                let _ = writeln!(out, "    {command}");
+            }
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(out);
+            for note in &self.notes {
+                let _ = writeln!(out, "- {note}");
+            }
+        }
+        out
+    }
+
+    fn rows_table(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "| variant | events/s (median) | runs | ratio | p50 ms | p99 ms | latency of | Redis CPU µs/event | Redis busy | client CPU µs/event |"
@@ -170,27 +230,6 @@ impl Report {
                 optional(row.client_cpu_us_per_event, 1),
             );
         }
-        if !self.goals.is_empty() {
-            let _ = writeln!(out);
-            for goal in &self.goals {
-                let verdict = if goal.met { "met" } else { "NOT met" };
-                let _ =
-                    writeln!(out, "- goal {}: {:.2} (target {:.2}) — {verdict}", goal.name, goal.value, goal.target);
-            }
-        }
-        if !self.commands.is_empty() {
-            let _ = writeln!(out, "\nBaselines, as run:\n");
-            for command in &self.commands {
-                let _ = writeln!(out, "    {command}");
-            }
-        }
-        if !self.notes.is_empty() {
-            let _ = writeln!(out);
-            for note in &self.notes {
-                let _ = writeln!(out, "- {note}");
-            }
-        }
-        out
     }
 
     /// Writes the report as pretty JSON to `path`, creating its directory.
@@ -247,6 +286,7 @@ mod tests {
             parameters: serde_json::json!({}),
             baseline: Some("base".to_owned()),
             rows: vec![row("ours", 80_000.0), row("base", 100_000.0)],
+            figures: vec![],
             goals: vec![],
             commands: vec!["redis-benchmark -p 1".to_owned()],
             notes: vec![],

@@ -4,6 +4,8 @@
 
 use crate::{Error, Report};
 
+pub mod connections;
+pub mod latency;
 pub mod publish;
 
 /// The scenarios, one subcommand each.
@@ -12,6 +14,12 @@ pub enum Scenario {
     /// Publish throughput of the Redis event log, next to `redis-benchmark`
     /// running the same script with EVALSHA and a bare XADD.
     Publish(publish::Options),
+    /// S1: event latency from the ingest function's answer to the client's
+    /// decoded `order_update`, through Redis and the gateway (in process).
+    Latency(latency::Options),
+    /// S2: gateway RSS per idle, authenticated, subscribed connection and
+    /// connect rate (the `edge-gateway` binary as a child process).
+    Connections(connections::Options),
 }
 
 impl Scenario {
@@ -19,6 +27,8 @@ impl Scenario {
     pub async fn run(&self) -> Result<Report, Error> {
         match self {
             Scenario::Publish(options) => publish::run(options).await,
+            Scenario::Latency(options) => latency::run(options).await,
+            Scenario::Connections(options) => connections::run(options).await,
         }
     }
 }

@@ -36,3 +36,54 @@ async fn remote_targets_are_refused() {
     let error = publish::run(&options).await.expect_err("a non-loopback target is refused");
     assert!(error.to_string().contains("loopback"), "{error}");
 }
+
+/// S1 in smoke mode: 20 users, 200 events/s for 2 s through the real ingest
+/// HTTP path, Redis and the in-process gateway; every event arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_smoke_delivers_every_event_once() {
+    use bench::scenario::latency;
+
+    let options = latency::Options { smoke: true, ..latency::Options::default() };
+    let report = latency::run(&options).await.expect("the latency scenario runs");
+    let figure = |name: &str| {
+        report.figures.iter().find(|f| f.name.starts_with(name)).unwrap_or_else(|| panic!("{name}: {report:#?}")).value
+    };
+    assert_eq!(figure("answered 2xx"), 400.0, "{report:#?}");
+    assert_eq!(figure("received by a client"), 400.0, "{report:#?}");
+    assert_eq!(figure("lost"), 0.0);
+    assert_eq!(figure("duplicated"), 0.0);
+    let (p50, p99, max) = (figure("p50, ingest"), figure("p99, ingest"), figure("max, ingest"));
+    assert!(0.0 <= p50 && p50 <= p99 && p99 <= max, "{report:#?}");
+    assert!(report.goals.iter().any(|g| g.name.starts_with("lost") && g.met), "{report:#?}");
+}
+
+/// S2 in smoke mode: 50 idle subscribed connections to the `edge-gateway`
+/// binary (built here if missing, with the same profile as this test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_smoke_measures_the_gateway_child() {
+    use bench::scenario::connections;
+
+    let binary = match connections::gateway_binary(None) {
+        Ok(binary) => binary,
+        Err(_) => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let mut command = std::process::Command::new(cargo);
+            command.args(["build", "-p", "edge-gateway", "--bin", "edge-gateway"]);
+            if !cfg!(debug_assertions) {
+                command.arg("--release");
+            }
+            let status = command.status().expect("run cargo build");
+            assert!(status.success(), "cargo build -p edge-gateway failed");
+            connections::gateway_binary(None).expect("edge-gateway next to the test binary after building it")
+        }
+    };
+    let options = connections::Options { smoke: true, gateway_bin: Some(binary), ..connections::Options::default() };
+    let report = connections::run(&options).await.expect("the connections scenario runs");
+    let figure = |name: &str| {
+        report.figures.iter().find(|f| f.name.starts_with(name)).unwrap_or_else(|| panic!("{name}: {report:#?}")).value
+    };
+    assert_eq!(figure("connections open"), 50.0);
+    assert!(figure("gateway RSS before") > 0.0);
+    assert!(figure("gateway RSS after") >= figure("gateway RSS before"), "{report:#?}");
+    assert!(figure("connect rate") > 0.0);
+}

@@ -304,7 +304,10 @@ struct GatewayProcess {
 
 impl GatewayProcess {
     fn spawn(redis_url: &str, extra: &[(&str, &str)]) -> Self {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+        Self::spawn_on(std::net::SocketAddr::from(([127, 0, 0, 1], free_port())), redis_url, extra)
+    }
+
+    fn spawn_on(addr: std::net::SocketAddr, redis_url: &str, extra: &[(&str, &str)]) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_edge-gateway"))
             .env_clear()
             .env("GATEWAY_ADDR", addr.to_string())
@@ -374,4 +377,46 @@ async fn leases_of_a_killed_gateway_expire() {
         fresh.push(socket);
     }
     survivor.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_recover_from_a_killed_gateway_without_losing_an_event() {
+    use portfolio_client::{Client, ClientConfig, Credentials, PortfolioState, Status};
+
+    let server = RedisServer::start();
+    let producer = redis_log(&server).await;
+    let sam = user("sam");
+    let exact = [("THROTTLE_WINDOW_MS", "50"), ("DIFF_THRESHOLD", "0")];
+    let mut gateway = GatewayProcess::spawn(&server.url(), &exact);
+    let url = format!("http://{}", gateway.addr);
+    // The note's backoff (1 s base, 30 s cap, up to 1 s jitter).
+    let config = ClientConfig::new(&url, Credentials::Bearer(token("sam", 3600))).expect("config");
+    let client = Client::connect(config).expect("client");
+    client.wait_for_status(Duration::from_secs(15), |s| s == Status::Live).await.expect("live");
+    let seq = publish(&producer, conformance::order(&sam, "o-1", OrderStatus::New), "o-1").await;
+    client.wait_for(WAIT, |s| s.seq >= seq).await.expect("first order");
+
+    gateway.child.kill().expect("SIGKILL");
+    let _ = gateway.child.wait();
+    let mut last = 0;
+    for i in 0..20i64 {
+        let event = match i % 2 {
+            0 => conformance::trade(&sam, &format!("t-{i}")),
+            _ => conformance::position(&sam, "AAPL", 1 + i, 10_000 + i),
+        };
+        last = publish(&producer, event, &format!("away-{i}")).await;
+    }
+    let addr = gateway.addr;
+    let restarted = GatewayProcess::spawn_on(addr, &server.url(), &exact);
+    wait::until("the gateway to listen again", Duration::from_secs(15), || async {
+        tokio::net::TcpStream::connect(addr).await.ok()
+    })
+    .await;
+    let listening = std::time::Instant::now();
+    let state = client.wait_for(Duration::from_secs(5), |s| s.seq >= last).await.expect("caught up within 5 s");
+    client.wait_for_status(Duration::from_secs(5), |s| s == Status::Live).await.expect("live again");
+    assert!(listening.elapsed() <= Duration::from_secs(5), "took {:?}", listening.elapsed());
+    assert_eq!(state, PortfolioState::from(producer.snapshot(&sam).await.expect("snapshot")));
+    client.close().await;
+    drop(restarted);
 }

@@ -281,6 +281,7 @@ pub async fn run(options: &Options) -> Result<Report, Error> {
             row(BASE_EVALSHA, &base_evalsha, "one request in a pipeline"),
             row(BASE_XADD, &base_xadd, "one request in a pipeline"),
         ],
+        figures: Vec::new(),
         goals: Vec::new(),
         commands: reproduce_commands(&target, &options, &evalsha, &xadd),
         notes: notes(&options, &workload),
