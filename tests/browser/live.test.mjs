@@ -3,7 +3,8 @@
 // the server and see the page go reconnecting → live again.
 //
 // Needs the `portfolio-dev` binary (PORTFOLIO_DEV_BIN, default
-// target/debug/portfolio-dev) and Chromium (CHROMIUM, default /usr/bin/chromium).
+// $CARGO_TARGET_DIR/debug/portfolio-dev, with ./target as the default target
+// directory) and Chromium (CHROMIUM, default /usr/bin/chromium).
 // Run: cargo build -p portfolio-dev && (cd tests/browser && npm ci && npm test)
 
 import { test } from "node:test";
@@ -14,7 +15,8 @@ import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-const BIN = process.env.PORTFOLIO_DEV_BIN ?? join(ROOT, "target/debug/portfolio-dev");
+const TARGET = resolve(ROOT, process.env.CARGO_TARGET_DIR ?? "target");
+const BIN = process.env.PORTFOLIO_DEV_BIN ?? join(TARGET, "debug/portfolio-dev");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const SECRET = "browser-test-secret-browser-test-secret-0123";
 const SCREENSHOT = process.env.SCREENSHOT ?? join(ROOT, "docs/live-page.png");
