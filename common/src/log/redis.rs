@@ -37,6 +37,46 @@ const PUBLISH_LUA: &str = include_str!("redis/publish.lua");
 const READ_AFTER_LUA: &str = include_str!("redis/read_after.lua");
 const SNAPSHOT_LUA: &str = include_str!("redis/snapshot.lua");
 
+/// The Lua script every publish runs, for tools that call it directly (the
+/// bench's `redis-benchmark` baseline).
+pub const PUBLISH_SCRIPT: &str = PUBLISH_LUA;
+
+/// The `KEYS` (meta, events, positions, orders, account, trades, dedupe)
+/// and `ARGV` (head, rest, data, effect, field, remove, maxlen, ttl, epoch
+/// for a new history, notify channel, trades kept) that publishing `new`
+/// passes to [`PUBLISH_SCRIPT`].
+pub fn publish_script_call(
+    new: &NewEvent,
+    settings: &LogSettings,
+    epoch: &str,
+) -> Result<(Vec<String>, Vec<String>), LogError> {
+    new.validate()?;
+    let encoded = Encoded::new(&new.event)?;
+    let keys = UserKeys::new(new.event.user_id());
+    let (effect, field, remove) = match encoded.effect {
+        SnapshotEffect::Position { symbol, remove } => ("p", symbol, remove),
+        SnapshotEffect::Order { order_id, remove } => ("o", order_id, remove),
+        SnapshotEffect::Account => ("a", String::new(), false),
+        SnapshotEffect::Trade => ("t", String::new(), false),
+    };
+    let args = vec![
+        encoded.head,
+        encoded.rest,
+        encoded.data,
+        effect.to_owned(),
+        field,
+        if remove { "1" } else { "0" }.to_owned(),
+        settings.stream_maxlen.to_string(),
+        settings.dedupe_ttl.as_secs().max(1).to_string(),
+        epoch.to_owned(),
+        keys.notify.clone(),
+        SNAPSHOT_TRADES.to_string(),
+    ];
+    let dedupe = keys.dedupe(&new.dedupe_id);
+    let key_list = vec![keys.meta, keys.events, keys.positions, keys.orders, keys.account, keys.trades, dedupe];
+    Ok((key_list, args))
+}
+
 /// Events sent in one pipeline by `publish_many`; bounds the memory of one
 /// flush while keeping round trips few.
 const PIPELINE_CHUNK: usize = 1_000;
@@ -142,39 +182,8 @@ impl RedisLog {
     }
 
     fn publish_args(&self, new: &NewEvent) -> Result<ScriptCall, LogError> {
-        new.validate()?;
-        let encoded = Encoded::new(&new.event)?;
-        let keys = UserKeys::new(new.event.user_id());
-        let (effect, field, remove) = match &encoded.effect {
-            SnapshotEffect::Position { symbol, remove } => ("p", symbol.clone(), *remove),
-            SnapshotEffect::Order { order_id, remove } => ("o", order_id.clone(), *remove),
-            SnapshotEffect::Account => ("a", String::new(), false),
-            SnapshotEffect::Trade => ("t", String::new(), false),
-        };
-        let settings = &self.inner.settings;
-        let args: Vec<Value> = vec![
-            encoded.head.into(),
-            encoded.rest.into(),
-            encoded.data.into(),
-            effect.into(),
-            field.into(),
-            if remove { "1" } else { "0" }.into(),
-            settings.stream_maxlen.to_string().into(),
-            settings.dedupe_ttl.as_secs().max(1).to_string().into(),
-            new_epoch().into(),
-            keys.notify.clone().into(),
-            SNAPSHOT_TRADES.to_string().into(),
-        ];
-        let key_list = vec![
-            keys.meta.clone(),
-            keys.events.clone(),
-            keys.positions.clone(),
-            keys.orders.clone(),
-            keys.account.clone(),
-            keys.trades.clone(),
-            keys.dedupe(&new.dedupe_id),
-        ];
-        Ok((key_list, args))
+        let (keys, args) = publish_script_call(new, &self.inner.settings, &new_epoch())?;
+        Ok((keys, args.into_iter().map(Value::from).collect()))
     }
 
     async fn pubsub(&self) -> Result<&PubSub, LogError> {
