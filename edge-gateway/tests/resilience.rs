@@ -420,3 +420,72 @@ async fn clients_recover_from_a_killed_gateway_without_losing_an_event() {
     client.close().await;
     drop(restarted);
 }
+
+/// The resident memory of a process, in KiB (Linux `/proc/<pid>/status`).
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_does_not_grow_the_gateway_process() {
+    let server = RedisServer::start();
+    let producer = redis_log(&server).await;
+    let gateway = GatewayProcess::spawn(
+        &server.url(),
+        &[("SEND_QUEUE", "8"), ("HEARTBEAT_TIMEOUT_MS", "2000"), ("HEARTBEAT_INTERVAL_MS", "500")],
+    );
+    let url = format!("ws://{}/ws/portfolio", gateway.addr);
+    wait::until("the gateway to listen", WAIT, || async { tokio::net::TcpStream::connect(gateway.addr).await.ok() })
+        .await;
+
+    // A reader that stops reading, with a tiny receive buffer.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer");
+    let stream = socket.connect(gateway.addr).await.expect("connect");
+    let mut request = url.as_str().into_client_request().expect("request");
+    request.headers_mut().insert("authorization", format!("Bearer {}", token("stuck", 3600)).parse().expect("hdr"));
+    let (mut stalled, _) = tokio_tungstenite::client_async(request, stream).await.expect("handshake");
+    let subscribe_message = serde_json::json!({"type": "subscribe", "channels": ["orders"]}).to_string();
+    stalled.send(Message::text(subscribe_message)).await.expect("send");
+    until_type_plain(&mut stalled, "subscribed").await;
+    let mut healthy = connect_url(&url, "fine").await.expect("connect");
+    subscribe(&mut healthy, &["orders"]).await;
+
+    let before = rss_kib(gateway.child.id());
+    let (stuck, fine) = (user("stuck"), user("fine"));
+    let mut worst = Duration::ZERO;
+    // Published in pipelined batches: 40,000 messages of ~400 bytes (16 MB)
+    // aimed at the stalled socket.
+    for chunk in 0..80 {
+        let events: Vec<_> = (0..500)
+            .map(|j| {
+                let i = chunk * 500 + j;
+                let event = conformance::order(&stuck, &format!("o-{}", i % 50), OrderStatus::Accepted);
+                common::log::NewEvent::new(event, format!("s-{i}"))
+            })
+            .collect();
+        for result in producer.publish_many(&events).await {
+            result.expect("publish");
+        }
+        let i = chunk * 500;
+        if chunk % 2 == 0 {
+            let started = std::time::Instant::now();
+            publish(&producer, conformance::order(&fine, &format!("h-{i}"), OrderStatus::New), &format!("h-{i}")).await;
+            let message = next(&mut healthy).await.expect("the healthy user's order");
+            assert_eq!(message["data"]["orderId"], format!("h-{i}"));
+            worst = worst.max(started.elapsed());
+        }
+    }
+    let after = rss_kib(gateway.child.id());
+    eprintln!("gateway RSS {before} KiB -> {after} KiB; healthy user's worst latency {worst:?}");
+    assert!(worst < Duration::from_millis(500), "the healthy user waited {worst:?}");
+    // Its queue holds 8 messages, so the gateway must not have kept the
+    // 16 MB. (With an unbounded queue this grows by several MB.)
+    assert!(after.saturating_sub(before) < 2 * 1024, "gateway RSS grew from {before} KiB to {after} KiB");
+    drop(stalled);
+}
