@@ -189,7 +189,10 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
     /// had its `unfollow`, so two followers of one user never race.
     async fn follow(&self, user: &UserId) -> Result<(), LogError>;
 
-    /// Ends one `follow`; the last one stops the user's notifications.
+    /// Ends one `follow`; the last one stops the user's notifications. It
+    /// takes effect in order with later (un)follows, but a notice already in
+    /// flight may still arrive: followers drop notices of users they no
+    /// longer track.
     async fn unfollow(&self, user: &UserId) -> Result<(), LogError>;
 
     /// A receiver of the notifications of every followed user.
