@@ -94,19 +94,11 @@ impl ProcessCpu {
     }
 }
 
-/// Resident set size of process `pid` in KiB (`VmRSS` of
-/// `/proc/<pid>/status`); `None` off Linux or once the process is gone.
-pub fn rss_kib(pid: u32) -> Option<u64> {
-    parse_status_kib(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?, "VmRSS:")
-}
+pub use test_support::process::rss_kib;
 
 /// This process' resident set size in KiB.
 pub fn own_rss_kib() -> Option<u64> {
     rss_kib(std::process::id())
-}
-
-fn parse_status_kib(status: &str, field: &str) -> Option<u64> {
-    status.lines().find_map(|l| l.strip_prefix(field))?.split_whitespace().next()?.parse().ok()
 }
 
 /// The soft limit on open files of this process (`Max open files` of
@@ -134,10 +126,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_fields_are_read_in_kib() {
-        let status = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n";
-        assert_eq!(parse_status_kib(status, "VmRSS:"), Some(1024));
-        assert_eq!(parse_status_kib(status, "VmSwap:"), None);
+    fn own_rss_is_read() {
         assert!(own_rss_kib().is_some_and(|kib| kib > 0) || !cfg!(target_os = "linux"));
     }
 

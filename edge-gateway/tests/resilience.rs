@@ -14,6 +14,7 @@ use common::log::memory::MemoryLog;
 use common::log::{LogSettings, SharedLog};
 use futures::{SinkExt, StreamExt};
 use harness::*;
+use test_support::process::rss_kib;
 use test_support::redis::{free_port, RedisServer};
 use test_support::wait;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -164,17 +165,10 @@ async fn a_stalled_client_is_dropped_without_hurting_others_and_resumes() {
     )
     .await;
     // A client with a tiny receive buffer that stops reading.
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("buffer");
-    let stream = socket.connect(gateway.addr).await.expect("connect");
-    let mut request = gateway.url().into_client_request().expect("request");
-    request.headers_mut().insert("authorization", format!("Bearer {}", token("stalled", 3600)).parse().expect("hdr"));
-    let (mut stalled, _) = tokio_tungstenite::client_async(request, stream).await.expect("handshake");
-    let subscribe_message = serde_json::json!({"type": "subscribe", "channels": ["orders"]}).to_string();
-    stalled.send(Message::text(subscribe_message)).await.expect("send");
+    let (mut stalled, replies) = stalled_reader(gateway.addr, &gateway.url(), "stalled").await;
     let mut view = View::default();
-    for message in until_type_plain(&mut stalled, "subscribed").await {
-        view.apply(&message);
+    for message in &replies {
+        view.apply(message);
     }
 
     let mut healthy = connect(&gateway, "healthy").await;
@@ -218,6 +212,25 @@ async fn a_stalled_client_is_dropped_without_hurting_others_and_resumes() {
     let server = View::of_server(&log, &stalled_user).await;
     assert_eq!(view.orders, server.orders);
     gateway.stop().await;
+}
+
+/// A socket with a 4 KiB receive buffer, subscribed to `orders`, that the
+/// test then stops reading; with the replies up to `subscribed`.
+async fn stalled_reader(
+    addr: std::net::SocketAddr,
+    url: &str,
+    user: &str,
+) -> (tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, Vec<serde_json::Value>) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer");
+    let stream = socket.connect(addr).await.expect("connect");
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert("authorization", format!("Bearer {}", token(user, 3600)).parse().expect("hdr"));
+    let (mut socket, _) = tokio_tungstenite::client_async(request, stream).await.expect("handshake");
+    let subscribe_message = serde_json::json!({"type": "subscribe", "channels": ["orders"]}).to_string();
+    socket.send(Message::text(subscribe_message)).await.expect("send");
+    let replies = until_type_plain(&mut socket, "subscribed").await;
+    (socket, replies)
 }
 
 /// Like `until_type`, for a socket over a custom stream.
@@ -421,16 +434,6 @@ async fn clients_recover_from_a_killed_gateway_without_losing_an_event() {
     drop(restarted);
 }
 
-/// The resident memory of a process, in KiB (Linux `/proc/<pid>/status`).
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_does_not_grow_the_gateway_process() {
     let server = RedisServer::start();
@@ -444,19 +447,11 @@ async fn a_stalled_client_does_not_grow_the_gateway_process() {
         .await;
 
     // A reader that stops reading, with a tiny receive buffer.
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("buffer");
-    let stream = socket.connect(gateway.addr).await.expect("connect");
-    let mut request = url.as_str().into_client_request().expect("request");
-    request.headers_mut().insert("authorization", format!("Bearer {}", token("stuck", 3600)).parse().expect("hdr"));
-    let (mut stalled, _) = tokio_tungstenite::client_async(request, stream).await.expect("handshake");
-    let subscribe_message = serde_json::json!({"type": "subscribe", "channels": ["orders"]}).to_string();
-    stalled.send(Message::text(subscribe_message)).await.expect("send");
-    until_type_plain(&mut stalled, "subscribed").await;
+    let (stalled, _) = stalled_reader(gateway.addr, &url, "stuck").await;
     let mut healthy = connect_url(&url, "fine").await.expect("connect");
     subscribe(&mut healthy, &["orders"]).await;
 
-    let before = rss_kib(gateway.child.id());
+    let before = rss_kib(gateway.child.id()).expect("gateway RSS");
     let (stuck, fine) = (user("stuck"), user("fine"));
     let mut worst = Duration::ZERO;
     // Published in pipelined batches: 40,000 messages of ~400 bytes (16 MB)
@@ -481,7 +476,7 @@ async fn a_stalled_client_does_not_grow_the_gateway_process() {
             worst = worst.max(started.elapsed());
         }
     }
-    let after = rss_kib(gateway.child.id());
+    let after = rss_kib(gateway.child.id()).expect("gateway RSS");
     eprintln!("gateway RSS {before} KiB -> {after} KiB; healthy user's worst latency {worst:?}");
     assert!(worst < Duration::from_millis(500), "the healthy user waited {worst:?}");
     // Its queue holds 8 messages, so the gateway must not have kept the

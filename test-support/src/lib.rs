@@ -4,10 +4,12 @@
 //! # Layout
 //! - [`alpaca`]: a fake Alpaca trading API (positions, account) on a free
 //!   loopback port, with switches to hang or fail.
+//! - [`process`]: a process' resident memory, from `/proc`.
 //! - [`redis`]: a real `redis-server` on a free loopback port, started,
 //!   stopped and restarted by the test; never the default port, never a mock.
 //! - [`wait`]: waiting on a condition with a deadline instead of sleeping.
 
 pub mod alpaca;
+pub mod process;
 pub mod redis;
 pub mod wait;
