@@ -15,10 +15,19 @@
 //!   - [`scenario::publish`]: publish throughput of the Redis event log
 //!     against `redis-benchmark` baselines (`EVALSHA` of the same script,
 //!     bare `XADD`).
-//!   - [`scenario::latency`]: S1, ingest HTTP answer → client decoded an
-//!     `order_update`, through Redis and the gateway (in process).
-//!   - [`scenario::connections`]: S2, gateway RSS per idle subscribed
-//!     connection and connect rate (the `edge-gateway` binary as a child).
+//!   - [`scenario::latency`]: S1, ingest answer → client decoded, urgent
+//!     and throttled; ours next to the peer and the baseline.
+//!   - [`scenario::connections`]: S2, RSS per idle subscribed connection
+//!     and connect rate; ours next to the peer and the baseline.
+//!   - [`scenario::fanout`]: S3, one tick to K holders.
+//!   - [`scenario::bandwidth`]: S4, bytes per user per simulated day.
+//!   - [`scenario::soak`]: S5, S1's load for minutes with RSS sampled.
+//! - [`system`]: the systems under test as child processes — ours
+//!   (`edge-gateway`, `queue-completions`, `price-ticks`), the Socket.IO
+//!   peer (`bench/peers/socketio/`) and the raw baseline (`ws-baseline`,
+//!   `src/bin/`) — and a bare client connection to each.
+//! - [`load`]: S1's and S5's load and what it measured.
+//! - [`socketio`]: a minimal Socket.IO v5 client over WebSocket.
 //! - [`target`]: the Redis under test: our own `redis-server`, or a loopback
 //!   URL; flushing and script loading between phases.
 //! - [`redis_benchmark`]: runs the `redis-benchmark` tool and reads its CSV.
@@ -28,10 +37,13 @@
 //! - [`Error`]: why a scenario could not run.
 
 mod error;
+pub mod load;
 pub mod measure;
 pub mod redis_benchmark;
 pub mod report;
 pub mod scenario;
+pub mod socketio;
+pub mod system;
 pub mod target;
 
 pub use error::Error;

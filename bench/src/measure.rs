@@ -72,6 +72,11 @@ impl ProcessCpu {
         Self::parse(&std::fs::read_to_string("/proc/self/stat").ok()?)
     }
 
+    /// Reads the counters of process `pid` now.
+    pub fn of(pid: u32) -> Option<Self> {
+        Self::parse(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    }
+
     /// Parses `/proc/<pid>/stat`: after the parenthesized command name come
     /// fields 3…, of which 14–17 are utime, stime, cutime and cstime in
     /// clock ticks (`USER_HZ`, 100 on Linux' mainstream architectures).
@@ -96,6 +101,21 @@ impl ProcessCpu {
 
 pub use test_support::process::rss_kib;
 
+/// Polls `done` every 10 ms until it is true (`true`) or `timeout` passed
+/// (`false`): phases wait on conditions, bounded, never on a guessed sleep.
+pub async fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if done() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// This process' resident set size in KiB.
 pub fn own_rss_kib() -> Option<u64> {
     rss_kib(std::process::id())
@@ -106,6 +126,21 @@ pub fn own_rss_kib() -> Option<u64> {
 pub fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     limits.lines().find_map(|l| l.strip_prefix("Max open files"))?.split_whitespace().next()?.parse().ok()
+}
+
+/// Fails with the `ulimit -n` to run when this process may not open
+/// `connections` sockets plus a margin (each system's process needs as
+/// many; it inherits the limit).
+pub fn require_open_files(connections: usize) -> Result<(), crate::Error> {
+    const MARGIN: u64 = 256;
+    let needed = connections as u64 + MARGIN;
+    match open_files_limit() {
+        Some(limit) if limit < needed => Err(crate::Error::InvalidOption(format!(
+            "{connections} connections need about {needed} open files in this process and in each system's; the limit is {limit}: run `ulimit -n {}` first",
+            needed.max(1_024)
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The median of `values` (the mean of the middle two for an even count);

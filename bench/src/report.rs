@@ -25,6 +25,10 @@ pub struct Report {
     /// percentiles, counts, memory), in the order they are printed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub figures: Vec<Figure>,
+    /// Metrics measured on several systems in the same run (ours, the
+    /// peer, the baseline), with ours' ratio to each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comparisons: Vec<Comparison>,
     /// Targets checked against the rows.
     pub goals: Vec<Goal>,
     /// Shell commands that reproduce the baselines, exactly as run.
@@ -134,6 +138,60 @@ impl Figure {
     }
 }
 
+/// One metric measured on several systems in the same run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// What was measured, e.g. `p99 latency, answer → decoded`.
+    pub metric: String,
+    /// Its unit.
+    pub unit: String,
+    /// Whether a smaller value is better (latency, memory) or worse (rate).
+    pub lower_is_better: bool,
+    /// Each system's value, in report order; `None` where it did not run
+    /// or the metric does not apply.
+    pub values: Vec<(String, Option<f64>)>,
+    /// Ours divided by the peer's value.
+    pub ours_to_peer: Option<f64>,
+    /// Ours divided by the baseline's value.
+    pub ours_to_baseline: Option<f64>,
+    /// The goal beside the figure (BRIEF §7), if there is one.
+    pub goal: Option<String>,
+}
+
+impl Comparison {
+    /// A metric with no values yet.
+    pub fn new(metric: impl Into<String>, unit: &str, lower_is_better: bool) -> Self {
+        Self {
+            metric: metric.into(),
+            unit: unit.to_owned(),
+            lower_is_better,
+            values: Vec::new(),
+            ours_to_peer: None,
+            ours_to_baseline: None,
+            goal: None,
+        }
+    }
+
+    /// With the goal `goal`.
+    pub fn goal(mut self, goal: impl Into<String>) -> Self {
+        self.goal = Some(goal.into());
+        self
+    }
+
+    /// Adds `system`'s value and recomputes the ratios.
+    pub fn value(mut self, system: &str, value: Option<f64>) -> Self {
+        self.values.push((system.to_owned(), value));
+        let of = |name: &str| self.values.iter().find(|(s, _)| s == name).and_then(|(_, v)| *v);
+        let ratio = |other: Option<f64>| match (of("ours"), other) {
+            (Some(ours), Some(other)) if other > 0.0 => Some(ours / other),
+            _ => None,
+        };
+        self.ours_to_peer = ratio(of("socketio"));
+        self.ours_to_baseline = ratio(of("baseline"));
+        self
+    }
+}
+
 /// A target checked against the rows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Goal {
@@ -184,6 +242,10 @@ impl Report {
                 let _ = writeln!(out, "| {} | {:.decimals$} | {} |", figure.name, figure.value, figure.unit);
             }
         }
+        if !self.comparisons.is_empty() {
+            let _ = writeln!(out);
+            self.comparisons_table(&mut out);
+        }
         if !self.goals.is_empty() {
             let _ = writeln!(out);
             for goal in &self.goals {
@@ -205,6 +267,40 @@ impl Report {
             }
         }
         out
+    }
+
+    fn comparisons_table(&self, out: &mut String) {
+        let systems: Vec<&str> = {
+            let mut names: Vec<&str> = Vec::new();
+            for (name, _) in self.comparisons.iter().flat_map(|c| &c.values) {
+                if !names.contains(&name.as_str()) {
+                    names.push(name);
+                }
+            }
+            names
+        };
+        let _ = writeln!(out, "| metric | {} | ours ÷ peer | ours ÷ baseline | goal |", systems.join(" | "));
+        let _ = writeln!(out, "| --- |{} ---: | ---: | --- |", " ---: |".repeat(systems.len()));
+        for c in &self.comparisons {
+            let cells: Vec<String> = systems
+                .iter()
+                .map(|s| {
+                    let value = c.values.iter().find(|(name, _)| name == s).and_then(|(_, v)| *v);
+                    value.map(|v| format!("{} {}", significant(v), c.unit)).unwrap_or_else(|| "–".to_owned())
+                })
+                .collect();
+            let ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "–".to_owned());
+            let _ = writeln!(
+                out,
+                "| {} ({}) | {} | {} | {} | {} |",
+                c.metric,
+                if c.lower_is_better { "lower is better" } else { "higher is better" },
+                cells.join(" | "),
+                ratio(c.ours_to_peer),
+                ratio(c.ours_to_baseline),
+                c.goal.as_deref().unwrap_or("–"),
+            );
+        }
     }
 
     fn rows_table(&self, out: &mut String) {
@@ -239,6 +335,20 @@ impl Report {
         }
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(path, json + "\n")
+    }
+}
+
+/// A value with about four significant digits, grouped when large.
+fn significant(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude >= 1_000.0 {
+        thousands(value)
+    } else if magnitude >= 100.0 {
+        format!("{value:.1}")
+    } else if magnitude >= 1.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.3}")
     }
 }
 
@@ -287,6 +397,7 @@ mod tests {
             baseline: Some("base".to_owned()),
             rows: vec![row("ours", 80_000.0), row("base", 100_000.0)],
             figures: vec![],
+            comparisons: Vec::new(),
             goals: vec![],
             commands: vec!["redis-benchmark -p 1".to_owned()],
             notes: vec![],

@@ -4,9 +4,12 @@
 
 use crate::{Error, Report};
 
+pub mod bandwidth;
 pub mod connections;
+pub mod fanout;
 pub mod latency;
 pub mod publish;
+pub mod soak;
 
 /// The scenarios, one subcommand each.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -14,12 +17,21 @@ pub enum Scenario {
     /// Publish throughput of the Redis event log, next to `redis-benchmark`
     /// running the same script with EVALSHA and a bare XADD.
     Publish(publish::Options),
-    /// S1: event latency from the ingest function's answer to the client's
-    /// decoded `order_update`, through Redis and the gateway (in process).
+    /// S1: event latency from the ingest endpoint's answer to the client's
+    /// decoded event; ours next to the Socket.IO peer and the raw baseline.
     Latency(latency::Options),
-    /// S2: gateway RSS per idle, authenticated, subscribed connection and
-    /// connect rate (the `edge-gateway` binary as a child process).
+    /// S2: RSS per idle, authenticated, subscribed connection and connect
+    /// rate; ours next to the peer and the baseline.
     Connections(connections::Options),
+    /// S3: one tick for a symbol held by K users → time until all K
+    /// decoded it; ours next to the peer and the baseline.
+    Fanout(fanout::Options),
+    /// S4: bytes on the wire for one user with 10 positions over a
+    /// simulated trading day.
+    Bandwidth(bandwidth::Options),
+    /// S5: S1's load for minutes, RSS sampled; growth, lost and duplicated
+    /// events, final state against the snapshot.
+    Soak(soak::Options),
 }
 
 impl Scenario {
@@ -29,6 +41,9 @@ impl Scenario {
             Scenario::Publish(options) => publish::run(options).await,
             Scenario::Latency(options) => latency::run(options).await,
             Scenario::Connections(options) => connections::run(options).await,
+            Scenario::Fanout(options) => fanout::run(options).await,
+            Scenario::Bandwidth(options) => bandwidth::run(options).await,
+            Scenario::Soak(options) => soak::run(options).await,
         }
     }
 }

@@ -37,53 +37,123 @@ async fn remote_targets_are_refused() {
     assert!(error.to_string().contains("loopback"), "{error}");
 }
 
-/// S1 in smoke mode: 20 users, 200 events/s for 2 s through the real ingest
-/// HTTP path, Redis and the in-process gateway; every event arrives once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn latency_smoke_delivers_every_event_once() {
-    use bench::scenario::latency;
-
-    let options = latency::Options { smoke: true, ..latency::Options::default() };
-    let report = latency::run(&options).await.expect("the latency scenario runs");
-    let figure = |name: &str| {
-        report.figures.iter().find(|f| f.name.starts_with(name)).unwrap_or_else(|| panic!("{name}: {report:#?}")).value
-    };
-    assert_eq!(figure("answered 2xx"), 400.0, "{report:#?}");
-    assert_eq!(figure("received by a client"), 400.0, "{report:#?}");
-    assert_eq!(figure("lost"), 0.0);
-    assert_eq!(figure("duplicated"), 0.0);
-    let (p50, p99, max) = (figure("p50, ingest"), figure("p99, ingest"), figure("max, ingest"));
-    assert!(0.0 <= p50 && p50 <= p99 && p99 <= max, "{report:#?}");
-    assert!(report.goals.iter().any(|g| g.name.starts_with("lost") && g.met), "{report:#?}");
+/// The systems' programs next to the test binary: built here (same
+/// profile) when a lone `cargo test -p bench` has not built them.
+fn locations() -> bench::system::Locations {
+    let exe = std::env::current_exe().expect("the test's path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>").to_owned();
+    let missing = ["edge-gateway", "queue-completions", "price-ticks"].iter().any(|b| !dir.join(b).is_file());
+    if missing {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut command = std::process::Command::new(cargo);
+        command.args(["build", "-p", "edge-gateway", "-p", "functions", "--bins"]);
+        if !cfg!(debug_assertions) {
+            command.arg("--release");
+        }
+        assert!(command.status().expect("run cargo build").success(), "cargo build of the systems failed");
+    }
+    bench::system::Locations { bin_dir: Some(dir), peer_dir: None }
 }
 
-/// S2 in smoke mode: 50 idle subscribed connections to the `edge-gateway`
-/// binary (built here if missing, with the same profile as this test).
+fn under() -> bench::system::Under {
+    bench::system::Under { locations: locations(), ..bench::system::Under::default() }
+}
+
+fn value(report: &bench::Report, metric: &str, system: &str) -> f64 {
+    let comparison = report
+        .comparisons
+        .iter()
+        .find(|c| c.metric.starts_with(metric))
+        .unwrap_or_else(|| panic!("{metric}: {report:#?}"));
+    comparison
+        .values
+        .iter()
+        .find(|(s, _)| s == system)
+        .and_then(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("{metric} of {system}: {report:#?}"))
+}
+
+fn figure(report: &bench::Report, name: &str) -> f64 {
+    report.figures.iter().find(|f| f.name.starts_with(name)).unwrap_or_else(|| panic!("{name}: {report:#?}")).value
+}
+
+/// S1 in smoke mode, all three systems: 20 users, 200 events/s for 2 s;
+/// every event arrives once, in order, and ours' snapshots agree.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_smoke_measures_the_gateway_child() {
+async fn latency_smoke_delivers_every_event_once_on_every_system() {
+    use bench::scenario::latency;
+
+    let options = latency::Options { smoke: true, under: under(), ..latency::Options::default() };
+    let report = latency::run(&options).await.expect("the latency scenario runs");
+    for system in ["ours", "socketio", "baseline"] {
+        assert_eq!(figure(&report, &format!("{system}: answered 2xx")), 400.0, "{report:#?}");
+        assert_eq!(figure(&report, &format!("{system}: received (first copy)")), 400.0, "{report:#?}");
+        assert_eq!(value(&report, "lost + duplicated", system), 0.0, "{report:#?}");
+        let (p50, p99) = (value(&report, "p50, ingest", system), value(&report, "p99, ingest", system));
+        assert!(0.0 <= p50 && p50 <= p99, "{report:#?}");
+    }
+    assert_eq!(figure(&report, "ours: seq not previous + 1"), 0.0, "{report:#?}");
+    assert_eq!(figure(&report, "ours: users whose REST snapshot"), 0.0, "{report:#?}");
+    assert!(figure(&report, "ours: price ticks answered") > 0.0, "{report:#?}");
+    assert!(figure(&report, "ours: first-in-window position_update samples") > 0.0, "{report:#?}");
+    assert!(report.comparisons.iter().any(|c| c.ours_to_peer.is_some() && c.ours_to_baseline.is_some()));
+}
+
+/// S2 in smoke mode: 50 idle subscribed connections to each system.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_smoke_measures_every_system() {
     use bench::scenario::connections;
 
-    let binary = match connections::gateway_binary(None) {
-        Ok(binary) => binary,
-        Err(_) => {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let mut command = std::process::Command::new(cargo);
-            command.args(["build", "-p", "edge-gateway", "--bin", "edge-gateway"]);
-            if !cfg!(debug_assertions) {
-                command.arg("--release");
-            }
-            let status = command.status().expect("run cargo build");
-            assert!(status.success(), "cargo build -p edge-gateway failed");
-            connections::gateway_binary(None).expect("edge-gateway next to the test binary after building it")
-        }
-    };
-    let options = connections::Options { smoke: true, gateway_bin: Some(binary), ..connections::Options::default() };
+    let options = connections::Options { smoke: true, under: under(), ..connections::Options::default() };
     let report = connections::run(&options).await.expect("the connections scenario runs");
-    let figure = |name: &str| {
-        report.figures.iter().find(|f| f.name.starts_with(name)).unwrap_or_else(|| panic!("{name}: {report:#?}")).value
+    for system in ["ours", "socketio", "baseline"] {
+        assert!(value(&report, "connect rate", system) > 0.0, "{report:#?}");
+        assert!(value(&report, "RSS per idle connection", system) >= 0.0, "{report:#?}");
+    }
+    assert!(report.to_table().contains("ours ÷ peer"));
+}
+
+/// S3 in smoke mode: a tick for a symbol held by 50 users reaches all 50
+/// on every system.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_smoke_reaches_every_holder() {
+    use bench::scenario::fanout;
+
+    let options = fanout::Options { smoke: true, under: under(), ..fanout::Options::default() };
+    let report = fanout::run(&options).await.expect("the fanout scenario runs");
+    for system in ["ours", "socketio", "baseline"] {
+        let (p50, max) = (value(&report, "p50, tick sent", system), value(&report, "max, tick sent", system));
+        assert!(0.0 <= p50 && p50 <= max, "{report:#?}");
+    }
+}
+
+/// S4 in smoke mode: one simulated minute at 20×; ours sends far fewer
+/// bytes than a system that forwards every tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bandwidth_smoke_counts_the_bytes() {
+    use bench::scenario::bandwidth;
+
+    let options = bandwidth::Options { smoke: true, locations: locations(), ..bandwidth::Options::default() };
+    let report = bandwidth::run(&options).await.expect("the bandwidth scenario runs");
+    let ours = value(&report, "bytes on the wire", "ours");
+    assert!(ours > 0.0, "{report:#?}");
+    assert!(ours < value(&report, "bytes on the wire", "baseline"), "{report:#?}");
+    assert!(figure(&report, "ours: messages received") > 0.0, "{report:#?}");
+}
+
+/// S5 in smoke mode: two seconds of load on ours with RSS sampled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_smoke_samples_memory() {
+    use bench::scenario::{latency, soak};
+
+    let load = latency::Options {
+        smoke: true,
+        under: bench::system::Under { systems: vec![bench::system::Kind::Ours], ..under() },
+        ..latency::Options::default()
     };
-    assert_eq!(figure("connections open"), 50.0);
-    assert!(figure("gateway RSS before") > 0.0);
-    assert!(figure("gateway RSS after") >= figure("gateway RSS before"), "{report:#?}");
-    assert!(figure("connect rate") > 0.0);
+    let options = soak::Options { load, sample_secs: 1 };
+    let report = soak::run(&options).await.expect("the soak scenario runs");
+    assert!(value(&report, "RSS growth", "ours").is_finite(), "{report:#?}");
+    assert_eq!(value(&report, "lost + duplicated", "ours"), 0.0, "{report:#?}");
+    assert!(report.goals.iter().any(|g| g.name.starts_with("ours RSS growth")), "{report:#?}");
 }

@@ -282,6 +282,7 @@ pub async fn run(options: &Options) -> Result<Report, Error> {
             row(BASE_XADD, &base_xadd, "one request in a pipeline"),
         ],
         figures: Vec::new(),
+        comparisons: Vec::new(),
         goals: Vec::new(),
         commands: reproduce_commands(&target, &options, &evalsha, &xadd),
         notes: notes(&options, &workload),

@@ -1,0 +1,241 @@
+//! S3, fanout (issue 8): one price tick for a symbol held by K users → the
+//! time until each of the K connections decoded its `position_update`,
+//! ours next to the peer and the baseline in one run.
+//!
+//! Ours: K users seeded with a position in the symbol and registered as
+//! its holders (as the broker webhook would), then a signed tick POSTed to
+//! the `price-ticks` function, which revalues K positions and publishes K
+//! position updates (and K account updates) to K streams. Peer and
+//! baseline: one POST naming the K users, emitted to K rooms / sockets.
+//!
+//! Each round's samples run from the moment the bench sent the request
+//! (ours answers only after publishing everything, so the answer is no
+//! origin here). Rounds are spaced past ours' throttle window so each tick
+//! is first in its window. The report gives the median over rounds of each
+//! round's p50, p99 and max.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use common::protocol::ServerMessage;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::load;
+use crate::measure::{median, require_open_files, Latencies};
+use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
+use crate::system::{self, events, Kind, Settings, System, Under};
+use crate::target::Target;
+use crate::Error;
+
+/// Default holders.
+pub const DEFAULT_HOLDERS: usize = 10_000;
+/// Default ticks (rounds).
+pub const DEFAULT_ROUNDS: usize = 5;
+
+const SMOKE_HOLDERS: usize = 50;
+const SMOKE_ROUNDS: usize = 2;
+const MAX_HOLDERS: usize = 100_000;
+const MAX_ROUNDS: usize = 100;
+
+const SYMBOL: &str = "FANX";
+/// Past ours' 1 s throttle window, so every round's tick leads its window.
+const ROUND_GAP: Duration = Duration::from_millis(1_300);
+/// How long one round may take to reach everyone.
+const ROUND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Flags of the `fanout` scenario.
+#[derive(Debug, Clone, clap::Args, Serialize)]
+pub struct Options {
+    /// Users holding the symbol, one connection each.
+    #[arg(long, default_value_t = DEFAULT_HOLDERS)]
+    pub holders: usize,
+    /// Ticks sent, one per round.
+    #[arg(long, default_value_t = DEFAULT_ROUNDS)]
+    pub rounds: usize,
+    /// Which systems, on which Redis.
+    #[command(flatten)]
+    pub under: Under,
+    /// A tiny run for CI: 50 holders, 2 rounds.
+    #[arg(long)]
+    pub smoke: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { holders: DEFAULT_HOLDERS, rounds: DEFAULT_ROUNDS, under: Under::default(), smoke: false }
+    }
+}
+
+impl Options {
+    fn effective(&self) -> Result<Self, Error> {
+        let mut o = self.clone();
+        if o.smoke {
+            o.holders = SMOKE_HOLDERS;
+            o.rounds = SMOKE_ROUNDS;
+        }
+        if !(1..=MAX_HOLDERS).contains(&o.holders) {
+            return Err(Error::InvalidOption("--holders must be 1..=100000".to_owned()));
+        }
+        if !(1..=MAX_ROUNDS).contains(&o.rounds) {
+            return Err(Error::InvalidOption("--rounds must be 1..=100".to_owned()));
+        }
+        o.under = o.under.checked()?;
+        Ok(o)
+    }
+}
+
+/// Round r's price: a 10 % step each round, past any diff threshold.
+fn price_of_round(r: usize) -> Decimal {
+    Decimal::from(100 + 10 * r as i64)
+}
+
+#[derive(Debug)]
+struct Measured {
+    kind: Kind,
+    /// Per round: p50, p99, max in ms, and how many received it.
+    rounds: Vec<(Vec<f64>, usize)>,
+}
+
+impl Measured {
+    fn median_of(&self, i: usize) -> Option<f64> {
+        median(&self.rounds.iter().filter_map(|(ps, _)| ps.get(i).copied()).collect::<Vec<_>>())
+    }
+}
+
+/// Runs S3 to its report.
+pub async fn run(options: &Options) -> Result<Report, Error> {
+    let options = options.effective()?;
+    require_open_files(options.holders)?;
+    let load_before = load_average();
+    let (target, version, aof) = options.under.target().await?;
+    let mut measured = Vec::new();
+    for &kind in &options.under.systems {
+        let system = options.under.start(kind, &target, &Settings::with_capacity(options.holders)).await?;
+        let result = measure(&options, &system, &target).await;
+        system.stop().await;
+        measured.push(result?);
+    }
+    Ok(report(&options, &measured, Environment::here(version, aof, load_before)))
+}
+
+async fn measure(options: &Options, system: &System, target: &Target) -> Result<Measured, Error> {
+    let users: Vec<String> = (0..options.holders).map(load::user_id).collect();
+    if system.kind == Kind::Ours {
+        events::seed_holders(target.url(), &users, &[SYMBOL]).await?;
+    }
+    let expires = functions::signature::now_unix() + 24 * 3_600;
+    let connections = load::connect_all(system, options.holders, load::CONNECT_CONCURRENCY, expires).await?;
+    // receipts[r] = when each connection decoded round r's update.
+    let receipts: Arc<Mutex<Vec<Vec<Instant>>>> = Arc::new(Mutex::new(vec![Vec::new(); options.rounds]));
+    let mut readers = JoinSet::new();
+    for mut connection in connections {
+        let receipts = receipts.clone();
+        readers.spawn(async move {
+            while let Some(Ok(message)) = connection.next().await {
+                let now = Instant::now();
+                let prices: Vec<Decimal> = match &message {
+                    ServerMessage::PositionUpdate(e) => vec![e.data.current_price],
+                    ServerMessage::Batch(e) => e.data.positions.iter().map(|p| p.current_price).collect(),
+                    _ => continue,
+                };
+                let mut receipts = receipts.lock().unwrap_or_else(PoisonError::into_inner);
+                for price in prices {
+                    if let Some(round) = (0..receipts.len()).find(|r| price_of_round(*r + 1) == price) {
+                        receipts[round].push(now);
+                    }
+                }
+            }
+        });
+    }
+    let mut rounds = Vec::with_capacity(options.rounds);
+    for r in 0..options.rounds {
+        let request = system.tick_request(SYMBOL, price_of_round(r + 1), &users)?;
+        let sent = Instant::now();
+        system::send(system.http(), request).await.map_err(|e| Error::Mismatch(format!("round {r}: {e}")))?;
+        let everyone = crate::measure::wait_until(ROUND_TIMEOUT, || {
+            receipts.lock().unwrap_or_else(PoisonError::into_inner)[r].len() >= options.holders
+        })
+        .await;
+        let got = receipts.lock().unwrap_or_else(PoisonError::into_inner)[r].clone();
+        if !everyone {
+            return Err(Error::Mismatch(format!(
+                "{}: round {r} reached {} of {} holders within {ROUND_TIMEOUT:?}",
+                system.kind.name(),
+                got.len(),
+                options.holders
+            )));
+        }
+        let mut latencies = Latencies::with_capacity(got.len());
+        for at in &got {
+            latencies.record(at.saturating_duration_since(sent));
+        }
+        rounds.push((latencies.percentiles_ms(&[50.0, 99.0, 100.0]).unwrap_or_default(), got.len()));
+        tokio::time::sleep(ROUND_GAP).await;
+    }
+    readers.abort_all();
+    Ok(Measured { kind: system.kind, rounds })
+}
+
+fn report(options: &Options, measured: &[Measured], environment: Environment) -> Report {
+    let k = options.holders;
+    let mut comparisons = vec![
+        Comparison::new(format!("p50, tick sent → holder decoded ({k} holders)"), "ms", true),
+        Comparison::new(format!("p99, tick sent → holder decoded ({k} holders)"), "ms", true),
+        Comparison::new(format!("max, tick sent → all {k} holders decoded"), "ms", true),
+    ];
+    let mut figures = Vec::new();
+    for m in measured {
+        for (i, c) in comparisons.iter_mut().enumerate() {
+            *c = c.clone().value(m.kind.name(), m.median_of(i));
+        }
+        for (r, (ps, got)) in m.rounds.iter().enumerate() {
+            let ps: Vec<String> = ps.iter().map(|v| format!("{v:.1}")).collect();
+            figures.push(Figure::new(
+                format!("{}: round {r} p50/p99/max ms = {}", m.kind.name(), ps.join(" / ")),
+                *got as f64,
+                "holders reached",
+            ));
+        }
+    }
+    let mut goals = Vec::new();
+    let max_of = |kind: Kind| measured.iter().find(|m| m.kind == kind).and_then(|m| m.median_of(2));
+    if let (Some(ours), Some(peer)) = (max_of(Kind::Ours), max_of(Kind::Socketio)) {
+        goals.push(Goal {
+            name: "ours ÷ peer time to reach every holder (ahead: < 1)".to_owned(),
+            target: 1.0,
+            value: ours / peer,
+            met: ours < peer,
+        });
+    }
+    Report {
+        scenario: "fanout".to_owned(),
+        environment,
+        parameters: serde_json::to_value(options).unwrap_or_default(),
+        baseline: None,
+        rows: Vec::new(),
+        figures,
+        comparisons,
+        goals,
+        commands: Vec::new(),
+        notes: vec![
+            format!(
+                "{k} users hold {SYMBOL}, one connection each; {} ticks, one per round, {ROUND_GAP:?} apart; figures are medians over rounds. Origin: the moment the bench sent the request.",
+                options.rounds
+            ),
+            "ours: a signed POST /ingest/prices → the function reads the holders index, revalues K positions and publishes K position + K account updates to K Redis streams → the gateway follows each user → K sockets. peer: POST /publish naming K users → io.to(K rooms).emit through the Redis streams adapter. baseline: POST /publish naming K users → K socket queues.".to_owned(),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_have_distinct_prices_past_the_threshold() {
+        assert_ne!(price_of_round(1), price_of_round(2));
+        assert!(price_of_round(2) / price_of_round(1) > Decimal::new(1001, 3));
+    }
+}
