@@ -78,7 +78,9 @@ impl SocketIo {
         let received = Arc::new(AtomicU64::new(0));
         let stream = Counted { inner: stream, received: Arc::clone(&received) };
         let url = format!("ws://{host}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio_tungstenite::client_async(url, stream).await.map_err(ws_error)?;
+        let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(crate::system::client_config()))
+            .await
+            .map_err(ws_error)?;
         let mut socket = Self { ws, sid: String::new(), received };
 
         match socket.next_packet().await? {

@@ -37,6 +37,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, BufReader, ReadBuf}
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -441,7 +442,9 @@ impl Connector {
                     request.headers_mut().insert("authorization", bearer);
                     let metered = Metered { inner: stream, read: bytes.clone() };
                     let (mut ws, _) =
-                        tokio_tungstenite::client_async(request, metered).await.map_err(|e| fail("handshake", &e))?;
+                        tokio_tungstenite::client_async_with_config(request, metered, Some(client_config()))
+                            .await
+                            .map_err(|e| fail("handshake", &e))?;
                     let subscribe = serde_json::json!({"type": "subscribe", "channels": ["positions", "orders", "account", "trades"]});
                     ws.send(Message::text(subscribe.to_string())).await.map_err(|e| fail("subscribe", &e))?;
                     loop {
@@ -461,8 +464,9 @@ impl Connector {
                 Kind::Baseline => {
                     let url = format!("ws://{}/ws?user={user}", self.ws);
                     let metered = Metered { inner: stream, read: bytes.clone() };
-                    let (ws, _) =
-                        tokio_tungstenite::client_async(url, metered).await.map_err(|e| fail("handshake", &e))?;
+                    let (ws, _) = tokio_tungstenite::client_async_with_config(url, metered, Some(client_config()))
+                        .await
+                        .map_err(|e| fail("handshake", &e))?;
                     Ok(Connection { inner: Inner::Ws(Box::new(ws)), bytes })
                 }
                 Kind::Socketio => {
@@ -477,6 +481,12 @@ impl Connector {
             .await
             .unwrap_or_else(|_| Err(format!("{user}: not connected within {HANDSHAKE_TIMEOUT:?}")))
     }
+}
+
+/// The bench's client sockets: small buffers, so that tens of thousands
+/// of them fit (tungstenite reads into a 128 KiB buffer by default).
+pub fn client_config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(4 * 1024).write_buffer_size(0)
 }
 
 /// The source address of connection `n` (127.0.0.1, then .2, … every
