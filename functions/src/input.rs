@@ -8,6 +8,17 @@ use crate::error::Error;
 
 /// Decodes `body` as `T`; an error names the field's JSON path.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    // Tracking the path costs an allocation per object key, so a body is
+    // decoded plainly first; only one that fails is decoded again, tracked,
+    // to name the field (same decoder, same verdict).
+    match serde_json::from_slice(body) {
+        Ok(value) => Ok(value),
+        Err(_) => parse_tracked(body),
+    }
+}
+
+/// [`parse`], tracking the JSON path for the error.
+fn parse_tracked<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();

@@ -2,6 +2,13 @@
 //! connect to the event log and the broker, then serve Lambda events when
 //! `AWS_LAMBDA_RUNTIME_API` is set and local HTTP on `FUNCTIONS_ADDR`
 //! otherwise.
+//!
+//! The binaries run this on a current-thread runtime: Lambda hands an
+//! instance one event at a time, and even locally a request is mostly
+//! waiting on Redis. One thread saves the cross-thread wake-ups (futex,
+//! epoll) between the HTTP connection, fred's router and its socket reader:
+//! about 15 % of the function's CPU per event (docs/benchmarks.md, "Ingest
+//! CPU per event").
 
 use std::sync::Arc;
 

@@ -32,6 +32,8 @@ use crate::keys::{self, UserKeys};
 use crate::leases::{Leases, RedisLeases};
 
 mod index;
+#[cfg(test)]
+mod tests;
 
 const PUBLISH_LUA: &str = include_str!("redis/publish.lua");
 const READ_AFTER_LUA: &str = include_str!("redis/read_after.lua");
@@ -50,31 +52,78 @@ pub fn publish_script_call(
     settings: &LogSettings,
     epoch: &str,
 ) -> Result<(Vec<String>, Vec<String>), LogError> {
-    new.validate()?;
-    let encoded = Encoded::new(&new.event)?;
-    let keys = UserKeys::new(new.event.user_id());
-    let (effect, field, remove) = match encoded.effect {
-        SnapshotEffect::Position { symbol, remove } => ("p", symbol, remove),
-        SnapshotEffect::Order { order_id, remove } => ("o", order_id, remove),
-        SnapshotEffect::Account => ("a", String::new(), false),
-        SnapshotEffect::Trade => ("t", String::new(), false),
-    };
-    let args = vec![
-        encoded.head,
-        encoded.rest,
-        encoded.data,
-        effect.to_owned(),
-        field,
-        if remove { "1" } else { "0" }.to_owned(),
-        settings.stream_maxlen.to_string(),
-        settings.dedupe_ttl.as_secs().max(1).to_string(),
-        epoch.to_owned(),
-        keys.notify.clone(),
-        SNAPSHOT_TRADES.to_string(),
-    ];
-    let dedupe = keys.dedupe(&new.dedupe_id);
-    let key_list = vec![keys.meta, keys.events, keys.positions, keys.orders, keys.account, keys.trades, dedupe];
-    Ok((key_list, args))
+    let call = PublishArgs::new(&Script::from_lua(PUBLISH_LUA), settings).call(new, epoch.to_owned())?;
+    let mut strings = call.into_iter().skip(2).map(|v| v.into_string().ok_or_else(|| corrupt("publish argument")));
+    let keys = strings.by_ref().take(PUBLISH_KEYS).collect::<Result<_, _>>()?;
+    let args = strings.collect::<Result<_, _>>()?;
+    Ok((keys, args))
+}
+
+/// `KEYS` of `publish.lua`.
+const PUBLISH_KEYS: usize = 7;
+
+/// `ARGV` of `publish.lua`.
+const PUBLISH_ARGV: usize = 11;
+
+/// What every publish sends besides the event's own parts, built once per
+/// log: the script's SHA and the settings, as values that clone without
+/// allocating.
+#[derive(Debug)]
+struct PublishArgs {
+    /// `EVALSHA` as a custom command, routed by its first key (argument 2)
+    /// in a cluster: the same command alone and in pipelines.
+    evalsha: CustomCommand,
+    sha: Value,
+    maxlen: Value,
+    ttl: Value,
+    trades_kept: Value,
+}
+
+impl PublishArgs {
+    fn new(script: &Script, settings: &LogSettings) -> Self {
+        Self {
+            evalsha: CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false),
+            sha: script.sha1().clone().into(),
+            maxlen: settings.stream_maxlen.to_string().into(),
+            ttl: settings.dedupe_ttl.as_secs().max(1).to_string().into(),
+            trades_kept: SNAPSHOT_TRADES.to_string().into(),
+        }
+    }
+
+    /// The arguments of `EVALSHA <sha> 7 KEYS… ARGV…` publishing `new`, in
+    /// one list; `epoch` is used if the user's history starts with it.
+    fn call(&self, new: &NewEvent, epoch: String) -> Result<Vec<Value>, LogError> {
+        new.validate()?;
+        let encoded = Encoded::new(&new.event)?;
+        let keys = UserKeys::new(new.event.user_id());
+        let (effect, field, remove) = match encoded.effect {
+            SnapshotEffect::Position { symbol, remove } => ("p", symbol, remove),
+            SnapshotEffect::Order { order_id, remove } => ("o", order_id, remove),
+            SnapshotEffect::Account => ("a", String::new(), false),
+            SnapshotEffect::Trade => ("t", String::new(), false),
+        };
+        let dedupe = keys.dedupe(&new.dedupe_id);
+        let mut call = Vec::with_capacity(2 + PUBLISH_KEYS + PUBLISH_ARGV);
+        call.push(self.sha.clone());
+        call.push(Value::Integer(PUBLISH_KEYS as i64));
+        call.extend(
+            [keys.meta, keys.events, keys.positions, keys.orders, keys.account, keys.trades, dedupe].map(Value::from),
+        );
+        call.extend([
+            encoded.head.into(),
+            encoded.rest.into(),
+            encoded.data.into(),
+            Value::from_static_str(effect),
+            field.into(),
+            Value::from_static_str(if remove { "1" } else { "0" }),
+            self.maxlen.clone(),
+            self.ttl.clone(),
+            epoch.into(),
+            keys.notify.into(),
+            self.trades_kept.clone(),
+        ]);
+        Ok(call)
+    }
 }
 
 /// Events sent in one pipeline by `publish_many`; bounds the memory of one
@@ -84,8 +133,13 @@ const PIPELINE_CHUNK: usize = 1_000;
 /// Follows subscribed concurrently when re-subscribing after a reconnect.
 const RESUBSCRIBE_CONCURRENCY: usize = 256;
 
-/// The keys and arguments of one script call.
-type ScriptCall = (Vec<String>, Vec<Value>);
+/// Capacity of each of the pub/sub client's own broadcast channels. `fred`
+/// gives every client eight of them (messages, errors, reconnects, …), all
+/// of this capacity and allocated in full up front (about 100 bytes a
+/// slot): at [`NOTICE_CAPACITY`] that was 54 MB per gateway. Only the
+/// message channel carries traffic, and the forwarder drains it at once into
+/// the notice channel, which is the real buffer; a lag here is a resync.
+const PUBSUB_BUFFER: usize = 4_096;
 
 /// The Redis event log.
 #[derive(Debug, Clone)]
@@ -97,8 +151,8 @@ pub struct RedisLog {
 struct Inner {
     client: fred::clients::Client,
     options: Options,
-    settings: LogSettings,
     publish: Script,
+    publish_args: PublishArgs,
     read_after: Script,
     snapshot: Script,
     notices: broadcast::Sender<Notice>,
@@ -136,12 +190,13 @@ impl RedisLog {
         let client = build_client(url, command_timeout, 32)?;
         client.init().await.map_err(unavailable)?;
         let (notices, _) = broadcast::channel(NOTICE_CAPACITY);
+        let publish = Script::from_lua(PUBLISH_LUA);
         let log = Self {
             inner: Arc::new(Inner {
                 client,
                 options: Options { fail_fast: true, timeout: Some(command_timeout), ..Options::default() },
-                settings,
-                publish: Script::from_lua(PUBLISH_LUA),
+                publish_args: PublishArgs::new(&publish, &settings),
+                publish,
                 read_after: Script::from_lua(READ_AFTER_LUA),
                 snapshot: Script::from_lua(SNAPSHOT_LUA),
                 notices,
@@ -155,6 +210,14 @@ impl RedisLog {
             script.load(&log.inner.client).await.map_err(unavailable)?;
         }
         Ok(log)
+    }
+
+    /// Opens the pub/sub connection now rather than with the first
+    /// `follow`: a gateway calls this at start, so that its fixed cost (a
+    /// connection, two tasks, `fred`'s buffers) is paid before any socket
+    /// and not counted against the first ones (`docs/benchmarks.md`).
+    pub async fn open_notices(&self) -> Result<(), LogError> {
+        self.pubsub().await.map(|_| ())
     }
 
     /// The underlying command client, for tests and operational commands.
@@ -181,16 +244,33 @@ impl RedisLog {
         }
     }
 
-    fn publish_args(&self, new: &NewEvent) -> Result<ScriptCall, LogError> {
-        let (keys, args) = publish_script_call(new, &self.inner.settings, &new_epoch())?;
-        Ok((keys, args.into_iter().map(Value::from).collect()))
+    /// The arguments of `EVALSHA` publishing `new`, each built once and
+    /// moved into the command (no copies for the rare `NOSCRIPT` retry:
+    /// that rebuilds them).
+    fn publish_call(&self, new: &NewEvent) -> Result<Vec<Value>, LogError> {
+        self.inner.publish_args.call(new, new_epoch())
+    }
+
+    /// One event, one `EVALSHA`, on the shared connection: concurrent
+    /// publishes leave in one write when they queue up behind each other.
+    async fn publish_one(&self, new: &NewEvent) -> Result<Published, LogError> {
+        let evalsha = &self.inner.publish_args.evalsha;
+        let client = self.inner.client.with_options(&self.inner.options);
+        let reply = match client.custom::<Value, _>(evalsha.clone(), self.publish_call(new)?).await {
+            Err(error) if is_noscript(&error) => {
+                self.inner.publish.load(&self.inner.client).await.map_err(unavailable)?;
+                client.custom(evalsha.clone(), self.publish_call(new)?).await.map_err(unavailable)?
+            }
+            result => result.map_err(unavailable)?,
+        };
+        parse_published(reply)
     }
 
     async fn pubsub(&self) -> Result<&PubSub, LogError> {
         self.inner
             .pubsub
             .get_or_try_init(|| async {
-                let client = build_client(&self.inner.url, self.inner.command_timeout, NOTICE_CAPACITY)?;
+                let client = build_client(&self.inner.url, self.inner.command_timeout, PUBSUB_BUFFER)?;
                 let channels = Arc::new(Mutex::new(HashMap::new()));
                 let tasks = vec![
                     spawn_forwarder(&client, self.inner.notices.clone()),
@@ -334,11 +414,14 @@ fn decode_all<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> Resul
 #[async_trait]
 impl EventLog for RedisLog {
     async fn publish(&self, event: &NewEvent) -> Result<Published, LogError> {
-        let (keys, args) = self.publish_args(event)?;
-        parse_published(self.eval(&self.inner.publish, keys, args).await?)
+        self.publish_one(event).await
     }
 
     async fn publish_many(&self, events: &[NewEvent]) -> Vec<Result<Published, LogError>> {
+        if let [event] = events {
+            // One event (a completion, most webhook calls): no pipeline to build.
+            return vec![self.publish_one(event).await];
+        }
         let mut results = Vec::with_capacity(events.len());
         for chunk in events.chunks(PIPELINE_CHUNK) {
             results.extend(self.publish_pipelined(chunk).await);
@@ -462,49 +545,41 @@ impl RedisLog {
     /// One pipeline of EVALSHA calls; NOSCRIPT answers are retried once
     /// after reloading (safe: every event carries its dedupe id).
     async fn publish_pipelined(&self, events: &[NewEvent]) -> Vec<Result<Published, LogError>> {
-        let prepared: Vec<_> = events.iter().map(|e| self.publish_args(e)).collect();
-        let mut results = self.run_pipeline(&prepared).await;
-        if results.iter().any(|r| matches!(r, Err(e) if is_noscript(e))) {
+        let pipeline: Pipeline<fred::clients::Client> = self.inner.client.pipeline();
+        let evalsha = &self.inner.publish_args.evalsha;
+        // What each event became: queued in the pipeline, or refused here.
+        let mut prepared: Vec<Result<(), LogError>> = Vec::with_capacity(events.len());
+        for event in events {
+            prepared.push(match self.publish_call(event) {
+                Ok(call) => {
+                    if let Err(error) = pipeline.custom::<(), _>(evalsha.clone(), call).await {
+                        let error = unavailable(error);
+                        return events.iter().map(|_| Err(LogError::Unavailable(error.to_string()))).collect();
+                    }
+                    Ok(())
+                }
+                Err(error) => Err(error),
+            });
+        }
+        // The pipeline keeps its commands: a NOSCRIPT retry sends them again.
+        let mut answers = pipeline.try_all::<Value>().await;
+        if answers.iter().any(|r| matches!(r, Err(e) if is_noscript(e))) {
             if let Err(error) = self.inner.publish.load(&self.inner.client).await {
                 let error = unavailable(error);
-                return prepared.iter().map(|_| Err(LogError::Unavailable(error.to_string()))).collect();
+                return events.iter().map(|_| Err(LogError::Unavailable(error.to_string()))).collect();
             }
-            results = self.run_pipeline(&prepared).await;
+            answers = pipeline.try_all::<Value>().await;
         }
-        results
-            .into_iter()
-            .zip(prepared)
-            .map(|(result, prepared)| match prepared {
-                Err(error) => Err(error),
-                Ok(_) => result.map_err(unavailable).and_then(parse_published),
-            })
-            .collect()
-    }
-
-    /// Sends the valid prepared calls in one pipeline; the result list lines
-    /// up with `prepared` (invalid entries get a placeholder error).
-    async fn run_pipeline(&self, prepared: &[Result<ScriptCall, LogError>]) -> Vec<Result<Value, FredError>> {
-        let pipeline: Pipeline<fred::clients::Client> = self.inner.client.pipeline();
-        // Pipelines have no Lua interface in fred 10; EVALSHA as a custom
-        // command, routed by its first key (argument 2) in a cluster.
-        let evalsha = CustomCommand::new("EVALSHA", ClusterHash::Offset(2), false);
-        for (keys, args) in prepared.iter().flatten() {
-            let mut call: Vec<Value> = Vec::with_capacity(2 + keys.len() + args.len());
-            call.push(self.inner.publish.sha1().clone().into());
-            call.push(Value::Integer(keys.len() as i64));
-            call.extend(keys.iter().map(|k| Value::from(k.as_str())));
-            call.extend(args.iter().cloned());
-            let queued: Result<(), FredError> = pipeline.custom(evalsha.clone(), call).await;
-            if let Err(error) = queued {
-                return prepared.iter().map(|_| Err(error.clone())).collect();
-            }
-        }
-        let mut answers = pipeline.try_all::<Value>().await.into_iter();
+        let mut answers = answers.into_iter();
         prepared
-            .iter()
-            .map(|p| match p {
-                Ok(_) => answers.next().unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "missing reply"))),
-                Err(_) => Err(FredError::new(ErrorKind::InvalidArgument, "not sent")),
+            .into_iter()
+            .map(|prepared| match prepared {
+                Err(error) => Err(error),
+                Ok(()) => answers
+                    .next()
+                    .unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "missing reply")))
+                    .map_err(unavailable)
+                    .and_then(parse_published),
             })
             .collect()
     }

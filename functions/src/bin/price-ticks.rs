@@ -1,7 +1,7 @@
 //! The price-ticks function: price tick batches. Lambda when `AWS_LAMBDA_RUNTIME_API` is
 //! set, local HTTP on `FUNCTIONS_ADDR` otherwise (docs/functions.md).
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     functions::runtime::main(&[functions::Function::PriceTicks]).await
 }

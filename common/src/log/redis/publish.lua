@@ -22,8 +22,10 @@ if not epoch then
 end
 
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local event = ARGV[1] .. '"seq":' .. seq .. ',' .. ARGV[2] .. ARGV[3] .. '}'
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], seq .. '-0', 'e', event)
+-- Formatted once: every number-to-text conversion in Lua is a sprintf.
+local seqtext = tostring(seq)
+local event = ARGV[1] .. '"seq":' .. seqtext .. ',' .. ARGV[2] .. ARGV[3] .. '}'
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], seqtext .. '-0', 'e', event)
 
 local effect = ARGV[4]
 if effect == 'p' or effect == 'o' then
@@ -41,6 +43,6 @@ else
   redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[11]) - 1)
 end
 
-redis.call('SET', KEYS[7], seq, 'EX', ARGV[8])
-redis.call('SPUBLISH', ARGV[10], epoch .. ' ' .. seq .. ' ' .. event)
+redis.call('SET', KEYS[7], seqtext, 'EX', ARGV[8])
+redis.call('SPUBLISH', ARGV[10], epoch .. ' ' .. seqtext .. ' ' .. event)
 return {1, seq, epoch}
