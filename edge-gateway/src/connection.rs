@@ -1,20 +1,31 @@
 //! One WebSocket connection: a single `select!` over the client's frames,
-//! the hub's messages, the heartbeat, the lease refresh, the token's expiry
-//! and the shutdown notice.
+//! the hub's messages, one timer (heartbeat, lease refresh or the token's
+//! expiry, whichever is next) and the shutdown notice.
+//!
+//! Almost every connection is idle almost all the time, and the task's size
+//! is part of the memory per connection (BRIEF §7, `docs/benchmarks.md`):
+//! the loop keeps only what waiting needs, and the work on a client message
+//! or a timer runs in a boxed future that exists only while it runs.
 
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use common::auth::Claims;
 use common::leases::Leases;
 use common::protocol::{decode_client, ClientMessage, ErrorCode, ServerMessage};
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use crate::close::{self, Close};
 use crate::config::Limits;
 use crate::hub::{Channels, Command, Membership, Outbound};
+use crate::queue;
 use crate::stats::Stats;
 
 /// How long a closing socket waits for the client's close frame.
@@ -24,19 +35,35 @@ const CLOSE_LINGER: Duration = Duration::from_secs(1);
 const MAX_INVALID: u32 = 10;
 
 /// Everything one connection holds while it lives; dropping it releases
-/// the hub membership and the capacity permit.
+/// the hub membership and the capacity permit. What is the same for every
+/// connection is behind one `Arc`, so it is not copied into each.
 #[derive(Debug)]
 pub(crate) struct Connection {
     pub(crate) claims: Claims,
     pub(crate) membership: Membership,
-    pub(crate) lease_id: String,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) _permit: OwnedSemaphorePermit,
+}
+
+/// What every connection of this gateway refers to.
+#[derive(Debug)]
+pub(crate) struct Shared {
     pub(crate) leases: Arc<dyn Leases>,
+    /// Random per process: lease ids must be unique across gateways.
+    pub(crate) instance: Arc<str>,
     pub(crate) limits: Limits,
     pub(crate) send_queue: usize,
     pub(crate) max_message_bytes: usize,
-    pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) stats: Arc<Stats>,
-    pub(crate) _permit: OwnedSemaphorePermit,
+}
+
+impl Shared {
+    /// Connection `conn`'s lease id (made when needed: a stored one would
+    /// be a heap string per connection).
+    pub(crate) fn lease_id(&self, conn: u64) -> String {
+        format!("{}:{conn}", self.instance)
+    }
 }
 
 /// Counts client messages in one-second windows.
@@ -58,19 +85,59 @@ impl RateLimit {
     }
 }
 
+/// What the client's messages have changed so far.
+#[derive(Debug)]
+struct Session {
+    rate: RateLimit,
+    invalid: u32,
+    /// The hub's messages for this socket; made with the first subscribe,
+    /// whose command hands the hub the sending half. Until then nothing is
+    /// sent, and nothing is allocated for it.
+    outbox: Option<queue::Receiver<Outbound>>,
+}
+
+/// The instants the one timer of a connection stands for.
+#[derive(Debug)]
+struct Timers {
+    heartbeat: Instant,
+    lease_refresh: Instant,
+    expiry: Instant,
+}
+
+impl Timers {
+    /// The first heartbeat at once, the first refresh a third of the lease
+    /// lifetime from now.
+    fn new(now: Instant, limits: &Limits, expiry: Instant) -> Self {
+        Self { heartbeat: now, lease_refresh: now + limits.lease_ttl / 3, expiry }
+    }
+
+    fn next(&self) -> Instant {
+        self.heartbeat.min(self.lease_refresh).min(self.expiry)
+    }
+}
+
 /// Serves an authenticated socket until it closes, then gives its lease back.
-#[tracing::instrument(name = "connection", skip_all, fields(conn = conn.membership.conn(), user = %conn.claims.user_id))]
-pub(crate) async fn serve(mut socket: WebSocket, mut conn: Connection) {
+///
+/// Not an `async fn`: its arguments would be stored twice in its future
+/// (rust-lang/rust#62958; the socket alone is 368 bytes), and so would those
+/// of `#[instrument]`'s wrapper. The block below holds each once, and the
+/// work borrows them.
+pub(crate) fn serve(mut socket: WebSocket, mut conn: Box<Connection>) -> impl Future<Output = ()> + Send {
+    let span = tracing::info_span!("connection", conn = conn.membership.conn(), user = %conn.claims.user_id);
+    async move { serve_borrowed(&mut socket, &mut conn).await }.instrument(span)
+}
+
+async fn serve_borrowed(socket: &mut WebSocket, conn: &mut Connection) {
     tracing::debug!("Connection opened.");
-    conn.stats.connected();
-    let reason = run(&mut socket, &mut conn).await;
-    conn.stats.disconnected(close::label(reason));
+    conn.shared.stats.connected();
+    let reason = run(socket, conn).await;
+    conn.shared.stats.disconnected(close::label(reason));
     if let Some((code, text)) = reason {
         let frame = CloseFrame { code, reason: Utf8Bytes::from_static(text) };
         // Send our close, then read until the client's close (bounded): a
         // socket dropped with unread input is reset, and the client would
         // lose our close frame with it.
-        let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        let linger = tokio::time::timeout(CLOSE_LINGER, async {
             if socket.send(Message::Close(Some(frame))).await.is_ok() {
                 while let Some(Ok(message)) = socket.recv().await {
                     if matches!(message, Message::Close(_)) {
@@ -78,67 +145,36 @@ pub(crate) async fn serve(mut socket: WebSocket, mut conn: Connection) {
                     }
                 }
             }
-        })
-        .await;
+        });
+        let _ = Box::pin(linger).await;
     }
-    if let Err(error) = conn.leases.release(&conn.claims.user_id, &conn.lease_id).await {
+    let lease_id = conn.shared.lease_id(conn.membership.conn());
+    if let Err(error) = conn.shared.leases.release(&conn.claims.user_id, &lease_id).await {
         tracing::warn!(%error, "Lease release failed; it expires on its own.");
     }
     tracing::debug!(reason = reason.map(|r| r.1), "Connection closed.");
 }
 
 async fn run(socket: &mut WebSocket, conn: &mut Connection) -> Option<Close> {
-    let (tx, mut rx) = mpsc::channel(conn.send_queue);
-    // Given to the hub with the first subscribe; until then nothing is sent.
-    let mut tx = Some(tx);
-    let expiry = expiry_instant(conn.claims.expires_at);
-    let id = conn.membership.conn();
-    let limits = conn.limits;
-    let mut heartbeat = tokio::time::interval(limits.heartbeat_interval);
-    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut lease_refresh = tokio::time::interval(limits.lease_ttl / 3);
-    lease_refresh.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    lease_refresh.reset();
-    let mut last_heard = Instant::now();
-    let mut rate = RateLimit { window_start: Instant::now(), count: 0, max: limits.messages_per_sec };
-    let mut invalid = 0;
+    let now = Instant::now();
+    let mut timers = Timers::new(now, &conn.shared.limits, expiry_instant(conn.claims.expires_at));
+    let mut timer = pin!(tokio::time::sleep_until(timers.next()));
+    let mut last_heard = now;
+    let mut session = Session {
+        rate: RateLimit { window_start: now, count: 0, max: conn.shared.limits.messages_per_sec },
+        invalid: 0,
+        outbox: None,
+    };
     loop {
         tokio::select! {
             frame = socket.recv() => {
                 last_heard = Instant::now();
                 match frame {
-                    Some(Ok(Message::Text(text))) => {
-                        if !rate.allow(last_heard) {
-                            return Some(close::FLOOD);
+                    Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                        let step = Box::pin(on_message(socket, conn, &mut session, message, last_heard)).await;
+                        if let ControlFlow::Break(reason) = step {
+                            return reason;
                         }
-                        if text.len() > conn.max_message_bytes {
-                            return Some(close::TOO_BIG);
-                        }
-                        let reply = handle_text(&text, id, &conn.membership, &mut tx).await;
-                        if let Some(reply) = reply {
-                            if matches!(reply, ServerMessage::Error { .. }) {
-                                conn.stats.client_error();
-                                invalid += 1;
-                                if invalid > MAX_INVALID {
-                                    return Some(close::ABUSE);
-                                }
-                            }
-                            send_json(socket, &reply).await.ok()?;
-                        }
-                    }
-                    Some(Ok(Message::Binary(data))) => {
-                        if !rate.allow(last_heard) {
-                            return Some(close::FLOOD);
-                        }
-                        if data.len() > conn.max_message_bytes {
-                            return Some(close::TOO_BIG);
-                        }
-                        invalid += 1;
-                        if invalid > MAX_INVALID {
-                            return Some(close::ABUSE);
-                        }
-                        let reply = ServerMessage::error(ErrorCode::BinaryNotSupported, "Send JSON text frames");
-                        send_json(socket, &reply).await.ok()?;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) | None => return None,
@@ -148,37 +184,129 @@ async fn run(socket: &mut WebSocket, conn: &mut Connection) -> Option<Close> {
                     }
                 }
             }
-            outbound = rx.recv(), if tx.is_none() => match outbound {
+            outbound = next_outbound(&mut session.outbox) => match outbound {
                 // A client that stops reading blocks the write once the TCP
                 // buffers fill; give up on it after the heartbeat timeout.
                 Some(Outbound::Text(text)) => {
-                    match tokio::time::timeout(limits.heartbeat_timeout, socket.send(Message::Text(text))).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => return None,
-                        Err(_) => return Some(close::SLOW_CONSUMER),
+                    match send_within(socket, Message::Text(text), conn.shared.limits.heartbeat_timeout).await {
+                        Some(Ok(())) => {}
+                        Some(Err(_)) => return None,
+                        None => return Some(close::SLOW_CONSUMER),
                     }
                 }
                 // The hub dropped us: our queue was full.
                 None => return Some(close::SLOW_CONSUMER),
             },
-            _ = heartbeat.tick() => {
-                if last_heard.elapsed() >= limits.heartbeat_timeout {
-                    return Some(close::HEARTBEAT_TIMEOUT);
+            () = &mut timer => {
+                let step = Box::pin(on_timer(socket, conn, &mut timers, last_heard)).await;
+                if let ControlFlow::Break(reason) = step {
+                    return reason;
                 }
-                socket.send(Message::Ping(bytes::Bytes::new())).await.ok()?;
+                timer.as_mut().reset(timers.next());
             }
-            _ = lease_refresh.tick() => {
-                let user = &conn.claims.user_id;
-                // A refresh can only fail on an outage; the lease then lapses
-                // and the next refresh takes it again.
-                if let Err(error) = conn.leases.acquire(user, &conn.lease_id, limits.lease_ttl, usize::MAX).await {
-                    tracing::warn!(%error, "Lease refresh failed.");
-                }
-            }
-            () = tokio::time::sleep_until(expiry) => return Some(close::SESSION_EXPIRED),
             _ = conn.shutdown.changed() => return Some(close::RESTARTING),
         }
     }
+}
+
+/// A client's text or binary message: rate and size limits, then the
+/// command, and the direct reply if there is one.
+async fn on_message(
+    socket: &mut WebSocket,
+    conn: &Connection,
+    session: &mut Session,
+    message: Message,
+    now: Instant,
+) -> ControlFlow<Option<Close>> {
+    if !session.rate.allow(now) {
+        return ControlFlow::Break(Some(close::FLOOD));
+    }
+    let is_text = matches!(message, Message::Text(_));
+    let reply = match message {
+        Message::Text(text) => {
+            if text.len() > conn.shared.max_message_bytes {
+                return ControlFlow::Break(Some(close::TOO_BIG));
+            }
+            handle_text(&text, conn, &mut session.outbox).await
+        }
+        Message::Binary(data) => {
+            if data.len() > conn.shared.max_message_bytes {
+                return ControlFlow::Break(Some(close::TOO_BIG));
+            }
+            session.invalid += 1;
+            if session.invalid > MAX_INVALID {
+                return ControlFlow::Break(Some(close::ABUSE));
+            }
+            Some(ServerMessage::error(ErrorCode::BinaryNotSupported, "Send JSON text frames"))
+        }
+        Message::Ping(_) | Message::Pong(_) | Message::Close(_) => None,
+    };
+    let Some(reply) = reply else { return ControlFlow::Continue(()) };
+    if is_text && matches!(reply, ServerMessage::Error { .. }) {
+        conn.shared.stats.client_error();
+        session.invalid += 1;
+        if session.invalid > MAX_INVALID {
+            return ControlFlow::Break(Some(close::ABUSE));
+        }
+    }
+    match send_json(socket, &reply).await {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(_) => ControlFlow::Break(None),
+    }
+}
+
+/// The timer fired: close an expired session, ping, refresh the lease,
+/// whichever is due.
+async fn on_timer(
+    socket: &mut WebSocket,
+    conn: &Connection,
+    timers: &mut Timers,
+    last_heard: Instant,
+) -> ControlFlow<Option<Close>> {
+    let now = Instant::now();
+    let limits = &conn.shared.limits;
+    if now >= timers.expiry {
+        return ControlFlow::Break(Some(close::SESSION_EXPIRED));
+    }
+    if now >= timers.heartbeat {
+        if last_heard.elapsed() >= limits.heartbeat_timeout {
+            return ControlFlow::Break(Some(close::HEARTBEAT_TIMEOUT));
+        }
+        if socket.send(Message::Ping(bytes::Bytes::new())).await.is_err() {
+            return ControlFlow::Break(None);
+        }
+        timers.heartbeat = now + limits.heartbeat_interval;
+    }
+    if now >= timers.lease_refresh {
+        let user = &conn.claims.user_id;
+        // A refresh can only fail on an outage; the lease then lapses and
+        // the next refresh takes it again.
+        let lease_id = conn.shared.lease_id(conn.membership.conn());
+        if let Err(error) = conn.shared.leases.acquire(user, &lease_id, limits.lease_ttl, usize::MAX).await {
+            tracing::warn!(%error, "Lease refresh failed.");
+        }
+        timers.lease_refresh = now + limits.lease_ttl / 3;
+    }
+    ControlFlow::Continue(())
+}
+
+/// The hub's next message; pending until the first subscribe made the queue.
+async fn next_outbound(outbox: &mut Option<queue::Receiver<Outbound>>) -> Option<Outbound> {
+    match outbox {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends `message`, giving up after `limit`: `None` when it timed out. A
+/// send almost always completes on its first poll, so the timeout (a timer
+/// and a boxed future) is only set up for one that has to wait.
+async fn send_within(socket: &mut WebSocket, message: Message, limit: Duration) -> Option<Result<(), axum::Error>> {
+    let mut send = pin!(socket.send(message));
+    if let Poll::Ready(result) = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await {
+        return Some(result);
+    }
+    Box::pin(tokio::time::timeout(limit, send)).await.ok()
 }
 
 /// Whether a read failed because the client's message exceeded the limit.
@@ -189,24 +317,27 @@ fn is_too_big(error: axum::Error) -> bool {
 /// Handles one client message; returns a direct reply, if any.
 async fn handle_text(
     text: &str,
-    conn: u64,
-    membership: &Membership,
-    tx: &mut Option<mpsc::Sender<Outbound>>,
+    conn: &Connection,
+    outbox: &mut Option<queue::Receiver<Outbound>>,
 ) -> Option<ServerMessage> {
+    let (id, membership) = (conn.membership.conn(), &conn.membership);
     match decode_client(text) {
         Ok(ClientMessage::Subscribe { channels, since, epoch }) => {
             let channels = Channels::from_list(&channels);
-            membership
-                .send(Command::Subscribe { conn, channels, since: since.map(|s| (s, epoch)), tx: tx.take() })
-                .await;
+            let tx = outbox.is_none().then(|| {
+                let (tx, rx) = queue::bounded(conn.shared.send_queue);
+                *outbox = Some(rx);
+                tx
+            });
+            membership.send(Command::Subscribe { conn: id, channels, since: since.map(|s| (s, epoch)), tx }).await;
             None
         }
         Ok(ClientMessage::Unsubscribe { channels }) => {
-            membership.send(Command::Unsubscribe { conn, channels: Channels::from_list(&channels) }).await;
+            membership.send(Command::Unsubscribe { conn: id, channels: Channels::from_list(&channels) }).await;
             None
         }
-        Ok(ClientMessage::CatchUp { since_sequence, epoch }) if tx.is_none() => {
-            membership.send(Command::CatchUp { conn, since: since_sequence, epoch }).await;
+        Ok(ClientMessage::CatchUp { since_sequence, epoch }) if outbox.is_some() => {
+            membership.send(Command::CatchUp { conn: id, since: since_sequence, epoch }).await;
             None
         }
         Ok(ClientMessage::CatchUp { .. }) => {
@@ -227,4 +358,25 @@ fn expiry_instant(expires_at: i64) -> Instant {
     let now = chrono::Utc::now().timestamp();
     let left = u64::try_from(expires_at.saturating_sub(now)).unwrap_or(0);
     Instant::now() + Duration::from_secs(left)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `f` returns, without calling it.
+    fn future_size<A, B, F: Future>(_: fn(A, B) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every open socket keeps one of these futures: its size is most of the
+    /// task's, and so of the memory per connection (BRIEF §7; 2,792 bytes
+    /// before `docs/benchmarks.md` "Memory per connection", 1,072 after).
+    /// If this fails, look for a large future awaited inline in `run` (box
+    /// it) or an `async fn` taking the socket by value (rust-lang/rust#62958).
+    #[test]
+    fn a_connection_future_stays_small() {
+        let size = future_size(serve);
+        assert!(size <= 1_280, "the connection future grew to {size} bytes");
+    }
 }

@@ -5,21 +5,22 @@
 //! ever join its own user's hub, which is what isolates users.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
 use common::event::{Channel, Envelope, Timestamp, UserId};
 use common::log::{Notice, ReadAfter, SharedLog, Snapshot, StoredEvent};
 use common::protocol::{BatchData, ErrorCode, ServerMessage, SnapshotData};
-use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
+use crate::queue::{self, TrySendError};
 use crate::stats::Stats;
 use crate::throttle::{self, Output, Throttle, ThrottleConfig};
 
-/// Commands queued per hub before the dispatcher marks it lagged.
+/// Commands queued per hub before the dispatcher marks it overflowed (the
+/// hub then repairs from the log).
 const HUB_QUEUE: usize = 1_024;
 /// Events read per `read_after` call.
 const PAGE: usize = 1_000;
@@ -82,7 +83,7 @@ pub(crate) enum Command {
         conn: u64,
         channels: Channels,
         since: Option<(u64, Option<String>)>,
-        tx: Option<mpsc::Sender<Outbound>>,
+        tx: Option<queue::Sender<Outbound>>,
     },
     Unsubscribe {
         conn: u64,
@@ -98,17 +99,11 @@ pub(crate) enum Command {
     },
 }
 
-/// Set when the dispatcher could not queue a notice: the hub must repair.
-#[derive(Debug, Default)]
-struct Lagged {
-    flag: AtomicBool,
-    wake: Notify,
-}
-
 #[derive(Debug)]
 struct Entry {
-    tx: mpsc::Sender<Command>,
-    lagged: Arc<Lagged>,
+    /// Commands for the hub; a notice the dispatcher could not queue marks
+    /// it overflowed, and the hub repairs from the log.
+    tx: queue::Sender<Command>,
     refs: usize,
     since: std::time::Instant,
     task: JoinHandle<()>,
@@ -129,7 +124,7 @@ pub(crate) struct Membership {
     hubs: Arc<Hubs>,
     user: UserId,
     conn: u64,
-    tx: mpsc::Sender<Command>,
+    tx: queue::Sender<Command>,
 }
 
 impl Membership {
@@ -166,10 +161,13 @@ impl Hubs {
     pub(crate) fn join(self: &Arc<Self>, user: &UserId, conn: u64) -> Membership {
         let mut entries = lock(&self.entries);
         let entry = entries.entry(user.clone()).or_insert_with(|| {
-            let (tx, rx) = mpsc::channel(HUB_QUEUE);
-            let lagged = Arc::new(Lagged::default());
-            let hub = Hub::new(user.clone(), self.log.clone(), self.throttle, lagged.clone(), self.stats.clone());
-            Entry { tx, lagged, refs: 0, since: std::time::Instant::now(), task: tokio::spawn(hub.run(rx)) }
+            let (tx, mut rx) = queue::bounded(HUB_QUEUE);
+            let mut hub = Hub::new(user.clone(), self.log.clone(), self.throttle, self.stats.clone());
+            // The block owns the hub and its queue, and `run` borrows them: as
+            // arguments of an `async fn` they would be stored twice in the
+            // task (rust-lang/rust#62958).
+            let task = tokio::spawn(async move { hub.run(&mut rx).await });
+            Entry { tx, refs: 0, since: std::time::Instant::now(), task }
         });
         entry.refs += 1;
         Membership { hubs: self.clone(), user: user.clone(), conn, tx: entry.tx.clone() }
@@ -218,13 +216,10 @@ impl Hubs {
     }
 }
 
-/// Queues a command without waiting; a full hub is marked lagged instead,
-/// so one busy user never stalls the dispatcher.
+/// Queues a command without waiting; a full hub is marked overflowed
+/// instead (it then repairs), so one busy user never stalls the dispatcher.
 fn deliver(entry: &Entry, command: Command) {
-    if entry.tx.try_send(command).is_err() {
-        entry.lagged.flag.store(true, Ordering::Release);
-        entry.lagged.wake.notify_one();
-    }
+    entry.tx.send_or_overflow(command);
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -237,15 +232,17 @@ struct Conn {
     channels: Channels,
     /// Events up to this seq are already in what the connection was sent.
     floor: u64,
-    tx: mpsc::Sender<Outbound>,
+    tx: queue::Sender<Outbound>,
 }
 
 #[derive(Debug)]
 struct Hub {
     user: UserId,
     log: SharedLog,
-    throttle: Throttle,
-    lagged: Arc<Lagged>,
+    throttle_config: ThrottleConfig,
+    /// Made with the user's first event: a hub whose user has had none
+    /// (most idle connections) does not carry the throttle's state.
+    throttle: Option<Box<Throttle>>,
     /// The last seq processed and its epoch; `None` until the first subscribe.
     last: Option<u64>,
     epoch: Option<String>,
@@ -254,31 +251,47 @@ struct Hub {
 }
 
 impl Hub {
-    fn new(user: UserId, log: SharedLog, throttle: ThrottleConfig, lagged: Arc<Lagged>, stats: Arc<Stats>) -> Self {
-        let throttle = Throttle::new(throttle);
-        Self { user, log, throttle, lagged, last: None, epoch: None, conns: Vec::new(), stats }
+    fn new(user: UserId, log: SharedLog, throttle: ThrottleConfig, stats: Arc<Stats>) -> Self {
+        Self { user, log, throttle_config: throttle, throttle: None, last: None, epoch: None, conns: Vec::new(), stats }
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    fn throttle(&mut self) -> &mut Throttle {
+        let config = self.throttle_config;
+        self.throttle.get_or_insert_with(|| Box::new(Throttle::new(config)))
+    }
+
+    /// Runs until every connection left. The hub waits far more than it
+    /// works, so the work (`handle`, `repair`) runs in boxed futures: the
+    /// task keeps only what waiting needs (BRIEF §7, memory per connection).
+    async fn run(&mut self, rx: &mut queue::Receiver<Command>) {
         if let Err(error) = self.log.follow(&self.user).await {
             // Subscribed once Redis is back (then a resync repairs the gap).
             tracing::warn!(user = %self.user, %error, "Follow failed; relying on repair.");
         }
+        let mut timer: Option<Pin<Box<Sleep>>> = None;
         loop {
-            let deadline = self.throttle.deadline();
-            tokio::select! {
-                command = rx.recv() => match command {
-                    Some(command) => self.handle(command).await,
-                    None => break,
-                },
-                () = self.lagged.wake.notified() => {
-                    if self.lagged.flag.swap(false, Ordering::AcqRel) {
-                        self.stats.repair("lagged");
-                        self.repair().await;
+            match (self.throttle.as_ref().and_then(|t| t.deadline()), timer.as_mut()) {
+                (Some(at), Some(sleep)) => {
+                    if sleep.deadline() != at {
+                        sleep.as_mut().reset(at);
                     }
                 }
-                () = sleep_until(deadline), if deadline.is_some() => {
-                    if let Some(output) = self.throttle.tick(Instant::now()) {
+                (Some(at), None) => timer = Some(Box::pin(tokio::time::sleep_until(at))),
+                (None, _) => timer = None,
+            }
+            tokio::select! {
+                command = rx.recv() => match command {
+                    Some(command) => {
+                        Box::pin(self.handle(command)).await;
+                        if rx.take_overflow() {
+                            self.stats.repair("lagged");
+                            Box::pin(self.repair()).await;
+                        }
+                    }
+                    None => break,
+                },
+                () = expired(&mut timer) => {
+                    if let Some(output) = self.throttle().tick(Instant::now()) {
                         self.send_output(output);
                     }
                 }
@@ -300,6 +313,8 @@ impl Hub {
             }
             Command::Subscribe { conn, channels, since, tx } => {
                 if let Some(tx) = tx {
+                    // Most users have one connection: no room for four.
+                    self.conns.reserve_exact(1);
                     self.conns.push(Conn { id: conn, channels: Channels::default(), floor: 0, tx });
                 }
                 let Some(index) = self.conns.iter().position(|c| c.id == conn) else { return };
@@ -368,7 +383,7 @@ impl Hub {
         match stored.decode() {
             Ok(event) => {
                 self.stats.event_in(event.type_name());
-                for output in self.throttle.push(Instant::now(), event, stored) {
+                for output in self.throttle().push(Instant::now(), event, stored) {
                     self.send_output(output);
                 }
             }
@@ -496,7 +511,7 @@ impl Hub {
             Ok(snapshot) => {
                 self.last = Some(snapshot.seq);
                 self.epoch = snapshot.epoch.clone();
-                self.throttle.reset(snapshot.seq, snapshot.positions.iter().cloned());
+                self.throttle().reset(snapshot.seq, snapshot.positions.iter().cloned(), snapshot.account.clone());
                 let mut texts: HashMap<Channels, Utf8Bytes> = HashMap::new();
                 self.conns.retain_mut(|c| {
                     c.floor = snapshot.seq;
@@ -522,11 +537,11 @@ impl Hub {
 fn queue(conn: &Conn, text: Utf8Bytes) -> bool {
     match conn.tx.try_send(Outbound::Text(text)) {
         Ok(()) => true,
-        Err(mpsc::error::TrySendError::Full(_)) => {
+        Err(TrySendError::Full(_)) => {
             tracing::info!(conn = conn.id, "Send queue full; closing slow connection.");
             false
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
+        Err(TrySendError::Closed(_)) => false,
     }
 }
 
@@ -553,9 +568,27 @@ fn snapshot_text(snapshot: &Snapshot, channels: Channels) -> Utf8Bytes {
     Utf8Bytes::from(serde_json::to_string(&message).unwrap_or_default())
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
+/// Resolves when `timer` expires; never without one.
+async fn expired(timer: &mut Option<Pin<Box<Sleep>>>) {
+    match timer {
+        Some(sleep) => sleep.as_mut().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every connected user keeps a hub task (BRIEF §7: 1,544 bytes before
+    /// `docs/benchmarks.md` "Memory per connection", 472 after). If this
+    /// fails, look for work awaited inline in `run` (box it).
+    #[test]
+    fn a_hub_future_stays_small() {
+        fn future_size<'a, F: std::future::Future>(_: fn(&'a mut Hub, &'a mut queue::Receiver<Command>) -> F) -> usize {
+            std::mem::size_of::<F>()
+        }
+        let size = future_size(Hub::run) + std::mem::size_of::<Hub>();
+        assert!(size <= 640, "the hub task grew to {size} bytes");
     }
 }

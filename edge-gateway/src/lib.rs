@@ -8,6 +8,8 @@
 //!   throttle, fanout filtered by channel.
 //! - [`throttle`]: the pure, clock-injected throttle and diff.
 //! - `connection`: one socket's `select!` loop.
+//! - `queue`: the bounded queues between hubs and connections, small while
+//!   empty.
 //! - `rest`: `/api/portfolio`, `/api/health`, `/metrics` and the admin stats.
 //! - `stats`: metrics and the admin endpoint's totals.
 //! - `close`: every close code and reason.
@@ -24,7 +26,6 @@ use axum::routing::get;
 use axum::Router;
 use common::auth::{token_from_headers, AuthError, Claims, JwtValidator};
 use common::config::Backend;
-use common::leases::Leases;
 use common::log::memory::MemoryLog;
 use common::log::redis::RedisLog;
 use common::log::SharedLog;
@@ -35,6 +36,7 @@ mod close;
 pub mod config;
 mod connection;
 mod hub;
+mod queue;
 mod rest;
 mod stats;
 pub mod throttle;
@@ -45,13 +47,12 @@ pub use config::GatewayConfig;
 #[derive(Debug, Clone)]
 pub struct AppState {
     log: SharedLog,
-    leases: Arc<dyn Leases>,
     jwt: Arc<JwtValidator>,
     config: Arc<GatewayConfig>,
     hubs: Arc<hub::Hubs>,
     next_conn: Arc<AtomicU64>,
-    /// Random per process: lease ids must be unique across gateways.
-    instance: Arc<str>,
+    /// What every connection refers to (leases, limits, stats).
+    connections: Arc<connection::Shared>,
     /// Permits for this instance's connections (its capacity).
     capacity: Arc<Semaphore>,
     stats: Arc<stats::Stats>,
@@ -62,7 +63,11 @@ pub struct AppState {
 pub async fn open_log(backend: &Backend) -> anyhow::Result<SharedLog> {
     Ok(match backend {
         Backend::Memory(settings) => Arc::new(MemoryLog::new(*settings)),
-        Backend::Redis(redis) => Arc::new(RedisLog::connect(redis.url(), redis.settings, redis.command_timeout).await?),
+        Backend::Redis(redis) => {
+            let log = RedisLog::connect(redis.url(), redis.settings, redis.command_timeout).await?;
+            log.open_notices().await?;
+            Arc::new(log)
+        }
     })
 }
 
@@ -107,14 +112,21 @@ pub async fn serve(
     let capacity = Arc::new(Semaphore::new(config.limits.capacity));
     let grace = config.shutdown_grace;
     let total_permits = u32::try_from(config.limits.capacity).unwrap_or(u32::MAX);
-    let state = AppState {
+    let connections = Arc::new(connection::Shared {
         leases: log.leases(),
+        instance: format!("{:016x}", rand::random::<u64>()).into(),
+        limits: config.limits,
+        send_queue: config.send_queue,
+        max_message_bytes: config.max_message_bytes,
+        stats: stats.clone(),
+    });
+    let state = AppState {
         log,
         jwt,
         config: Arc::new(config),
         hubs: hubs.clone(),
         next_conn: Arc::new(AtomicU64::new(1)),
-        instance: format!("{:016x}", rand::random::<u64>()).into(),
+        connections,
         capacity: capacity.clone(),
         stats,
         shutdown: stop_rx,
@@ -169,6 +181,15 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     same_origin || state.config.allowed_origins.iter().any(|allowed| allowed == origin)
 }
 
+/// How much the transport reads from a socket at a time, and the read
+/// buffer every socket keeps for good (tungstenite allocates it up front and
+/// never shrinks it). Client messages are small and rare (`subscribe` to
+/// every channel is about 80 bytes, 130 with a resume point), so a larger
+/// one costs an extra read, while every idle socket saves the difference:
+/// at 4 KiB this buffer was a quarter of the memory per connection (BRIEF
+/// §7, `docs/benchmarks.md`). A frame larger than the buffer grows it.
+const READ_BUFFER: usize = 128;
+
 /// The largest frame the transport reads at all: 4 × the protocol limit,
 /// at least 64 KiB.
 fn transport_limit(max_message_bytes: usize) -> usize {
@@ -177,7 +198,7 @@ fn transport_limit(max_message_bytes: usize) -> usize {
 
 /// Decides whether a socket may open, in order: origin, token, rollout,
 /// this instance's capacity, the user's connection limit (all instances).
-async fn admit(state: &AppState, headers: &HeaderMap) -> Result<connection::Connection, close::Close> {
+async fn admit(state: &AppState, headers: &HeaderMap) -> Result<Box<connection::Connection>, close::Close> {
     if !origin_allowed(state, headers) {
         state.stats.auth_failure("origin");
         return Err(close::ORIGIN_NOT_ALLOWED);
@@ -191,34 +212,31 @@ async fn admit(state: &AppState, headers: &HeaderMap) -> Result<connection::Conn
     }
     let permit = state.capacity.clone().try_acquire_owned().map_err(|_| close::CAPACITY)?;
     let conn = state.next_conn.fetch_add(1, Ordering::Relaxed);
-    let lease_id = format!("{}:{conn}", state.instance);
-    let limits = state.config.limits;
-    match state.leases.acquire(&claims.user_id, &lease_id, limits.lease_ttl, limits.per_user).await {
+    let shared = &state.connections;
+    let limits = shared.limits;
+    match shared.leases.acquire(&claims.user_id, &shared.lease_id(conn), limits.lease_ttl, limits.per_user).await {
         Ok(true) => {}
         Ok(false) => return Err(close::TOO_MANY_CONNECTIONS),
         // Failing open: during a Redis outage the limit is not enforced,
         // rather than refusing every user.
         Err(error) => tracing::warn!(%error, "Lease store unavailable; admitting without a lease."),
     }
-    Ok(connection::Connection {
+    // Boxed: the upgrade task holds it until the socket is ready, and then
+    // the connection's future does; a box is one copy, not two.
+    Ok(Box::new(connection::Connection {
         membership: state.hubs.join(&claims.user_id, conn),
         claims,
-        lease_id,
-        leases: state.leases.clone(),
-        limits,
-        send_queue: state.config.send_queue,
-        max_message_bytes: state.config.max_message_bytes,
+        shared: shared.clone(),
         shutdown: state.shutdown.clone(),
-        stats: state.stats.clone(),
         _permit: permit,
-    })
+    }))
 }
 
 /// `GET /ws/portfolio`: authenticate before joining anything; a refused
 /// socket is upgraded and closed with the reason, so browsers can show it.
 async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     let ws = ws
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         // The protocol limit is enforced per message in `connection`, after
         // the whole frame was read, so the 1009 close reaches the client; the
