@@ -10,13 +10,18 @@
 //!   the urgent event, so order is kept.
 //! - A position update that only moves price/P&L by at most `threshold` of
 //!   its market value, against the value last DELIVERED for that symbol, is
-//!   held back. Held-back values go out once the symbol has been quiet for
-//!   `settle`, so a client never keeps a stale price forever.
+//!   held back. So is an account update that only moves equity and
+//!   portfolio value by at most `threshold` (cash and buying power equal):
+//!   the account moves with the positions' prices, and sending it every
+//!   window while the positions are held back would undo the diff
+//!   (docs/decisions.md). Held-back values go out once that symbol (or the
+//!   account) has been quiet for `settle`, so a client never keeps a stale
+//!   value forever.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use common::event::{Event, Position, Symbol, Timestamp};
+use common::event::{Account, Event, Position, Symbol, Timestamp};
 use common::log::StoredEvent;
 use common::pnl;
 use common::protocol::BatchData;
@@ -61,11 +66,15 @@ pub struct Throttle {
     /// When the last message went out.
     last_sent: Option<Instant>,
     pending: Pending,
-    /// Price-only changes held back, by symbol, and since when.
-    held: BTreeMap<Symbol, Position>,
-    held_since: Option<Instant>,
+    /// Price-only changes held back, by symbol, with when each was last
+    /// held (the symbol is quiet `settle` after that).
+    held: BTreeMap<Symbol, (Position, Instant)>,
+    /// A minor account change held back, and when.
+    held_account: Option<(Account, Instant)>,
     /// The value last delivered per open symbol, the base of the diff.
     delivered: HashMap<Symbol, Position>,
+    /// The account last delivered, the base of the account's diff.
+    delivered_account: Option<Account>,
     /// The highest seq pushed so far.
     seq: u64,
 }
@@ -133,8 +142,9 @@ impl Throttle {
             last_sent: None,
             pending: Pending::default(),
             held: BTreeMap::new(),
-            held_since: None,
+            held_account: None,
             delivered: HashMap::new(),
+            delivered_account: None,
             seq: 0,
         }
     }
@@ -155,16 +165,23 @@ impl Throttle {
             self.last_sent = Some(now);
             return out;
         }
-        if let Event::PositionUpdate(e) = &event {
-            let symbol = &e.data.symbol;
-            if !self.pending.positions.contains_key(symbol) && self.is_minor(&e.data) {
-                self.held.insert(symbol.clone(), e.data.clone());
-                self.held_since.get_or_insert(now);
-                return Vec::new();
+        match &event {
+            Event::PositionUpdate(e) => {
+                let symbol = &e.data.symbol;
+                if !self.pending.positions.contains_key(symbol) && self.is_minor(&e.data) {
+                    self.held.insert(symbol.clone(), (e.data.clone(), now));
+                    return Vec::new();
+                }
+                self.held.remove(symbol);
             }
-            if self.held.remove(symbol).is_some() && self.held.is_empty() {
-                self.held_since = None;
+            Event::AccountUpdate(e) => {
+                if self.pending.account.is_none() && self.is_minor_account(&e.data) {
+                    self.held_account = Some((e.data.clone(), now));
+                    return Vec::new();
+                }
+                self.held_account = None;
             }
+            _ => {}
         }
         let window_open = self.last_sent.is_some_and(|at| now < at + self.config.window);
         if self.pending.is_empty() && !window_open {
@@ -180,7 +197,9 @@ impl Throttle {
     pub fn deadline(&self) -> Option<Instant> {
         // Something is pending only after a send opened the window.
         let window_end = self.last_sent.filter(|_| !self.pending.is_empty()).map(|at| at + self.config.window);
-        let settle_end = self.held_since.map(|since| since + self.config.settle);
+        let quiet_since =
+            self.held.values().map(|(_, at)| *at).chain(self.held_account.as_ref().map(|(_, at)| *at)).min();
+        let settle_end = quiet_since.map(|since| since + self.config.settle);
         match (window_end, settle_end) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -188,12 +207,20 @@ impl Throttle {
     }
 
     /// Sends what is due at `now`: the window's batch, and held-back
-    /// positions that waited `settle`.
+    /// values that have been quiet for `settle`.
     pub fn tick(&mut self, now: Instant) -> Option<Output> {
-        if self.held_since.is_some_and(|since| now >= since + self.config.settle) {
-            self.held_since = None;
-            for (symbol, position) in std::mem::take(&mut self.held) {
+        let settle = self.config.settle;
+        let quiet: Vec<Symbol> =
+            self.held.iter().filter(|(_, (_, at))| now >= *at + settle).map(|(symbol, _)| symbol.clone()).collect();
+        for symbol in quiet {
+            if let Some((position, _)) = self.held.remove(&symbol) {
                 self.pending.positions.insert(symbol, position);
+                self.pending.events += 1;
+            }
+        }
+        if self.held_account.as_ref().is_some_and(|(_, at)| now >= *at + settle) {
+            if let Some((account, _)) = self.held_account.take() {
+                self.pending.account.get_or_insert(account);
                 self.pending.events += 1;
             }
         }
@@ -207,11 +234,12 @@ impl Throttle {
 
     /// Forgets what was delivered and pending: after a snapshot the client's
     /// state is the truth to diff against, and nothing older may follow it.
-    pub fn reset(&mut self, seq: u64, delivered: impl IntoIterator<Item = Position>) {
+    pub fn reset(&mut self, seq: u64, delivered: impl IntoIterator<Item = Position>, account: Option<Account>) {
         self.pending = Pending::default();
         self.held.clear();
-        self.held_since = None;
+        self.held_account = None;
         self.delivered = delivered.into_iter().map(|p| (p.symbol.clone(), p)).collect();
+        self.delivered_account = account;
         self.seq = seq;
     }
 
@@ -220,12 +248,17 @@ impl Throttle {
         for position in &data.positions {
             self.record_position(position);
         }
+        if let Some(account) = &data.account {
+            self.delivered_account = Some(account.clone());
+        }
         Output::Batch { seq: self.seq, data, events, newest }
     }
 
     fn record_delivery(&mut self, event: &Event) {
-        if let Event::PositionUpdate(e) = event {
-            self.record_position(&e.data);
+        match event {
+            Event::PositionUpdate(e) => self.record_position(&e.data),
+            Event::AccountUpdate(e) => self.delivered_account = Some(e.data.clone()),
+            _ => {}
         }
     }
 
@@ -244,5 +277,22 @@ impl Throttle {
             return false;
         }
         pnl::pnl_change_ratio(last, new).is_some_and(|ratio| ratio <= self.config.threshold)
+    }
+
+    /// An equity-only move within the threshold of the last delivered
+    /// account: cash and buying power unchanged, equity and portfolio value
+    /// each within `threshold` of their delivered value.
+    fn is_minor_account(&self, new: &Account) -> bool {
+        let Some(last) = &self.delivered_account else { return false };
+        if new.cash != last.cash || new.buying_power != last.buying_power {
+            return false;
+        }
+        let within = |old: Decimal, new: Decimal| {
+            if old.is_zero() {
+                return new.is_zero();
+            }
+            ((new - old) / old).abs() <= self.config.threshold
+        };
+        within(last.equity, new.equity) && within(last.portfolio_value, new.portfolio_value)
     }
 }

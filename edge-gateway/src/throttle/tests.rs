@@ -199,3 +199,62 @@ async fn a_later_value_replaces_a_pending_one_even_when_it_is_minor() {
         other => panic!("expected a batch, got {other:?}"),
     }
 }
+
+/// An account update with equity and portfolio value at `equity_cents`
+/// (cash and buying power fixed).
+fn equity(equity_cents: i64) -> Event {
+    let mut event = conformance::account(&user(), 5_000_000);
+    if let Event::AccountUpdate(e) = &mut event {
+        e.data.equity = Decimal::new(equity_cents, 2);
+        e.data.portfolio_value = Decimal::new(equity_cents, 2);
+    }
+    event
+}
+
+#[tokio::test(start_paused = true)]
+async fn minor_equity_moves_are_held_and_settle_out_when_quiet() {
+    let mut feed = Feed::new();
+    // 100,000.00 delivered; 0.1 % is 100.00.
+    assert_eq!(feed.push(equity(10_000_000)).len(), 1);
+    advance(Duration::from_secs(2)).await;
+    assert!(feed.push(equity(10_005_000)).is_empty(), "+0.05 % is held back");
+    advance(Duration::from_secs(2)).await;
+    assert!(feed.push(equity(10_009_000)).is_empty(), "+0.09 % is held back");
+    advance(Duration::from_secs(2)).await;
+    assert_eq!(feed.push(equity(10_011_000)).len(), 1, "+0.11 % since the delivery goes out");
+    advance(Duration::from_secs(2)).await;
+    assert!(feed.push(equity(10_011_100)).is_empty());
+    match feed.tick_at_deadline().await {
+        Some(Output::Batch { data, .. }) => assert_eq!(data.account.unwrap().equity, Decimal::new(10_011_100, 2)),
+        other => panic!("expected the settled account, got {other:?}"),
+    }
+    // A cash change always goes out.
+    advance(Duration::from_secs(2)).await;
+    let mut cash = equity(10_011_100);
+    if let Event::AccountUpdate(e) = &mut cash {
+        e.data.cash = Decimal::new(1, 2);
+    }
+    assert_eq!(feed.push(cash).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_symbol_settles_while_another_keeps_moving() {
+    let mut feed = Feed::new();
+    feed.push(position("AAPL", 10_000));
+    advance(Duration::from_secs(2)).await;
+    feed.push(position("MSFT", 10_000));
+    advance(Duration::from_secs(2)).await;
+    assert!(feed.push(position("AAPL", 10_001)).is_empty(), "AAPL's minor move is held");
+    // MSFT keeps moving a little every second; AAPL stays quiet.
+    let mut settled = None;
+    for step in 1..=10 {
+        advance(Duration::from_secs(1)).await;
+        assert!(feed.push(position("MSFT", 10_000 + step)).is_empty(), "MSFT's minor moves are held");
+        if let Some(Output::Batch { data, .. }) = feed.throttle.tick(Instant::now()) {
+            settled = Some((step, data.positions.iter().map(|p| p.symbol.to_string()).collect::<Vec<_>>()));
+            break;
+        }
+    }
+    // AAPL was held at t0 and is quiet 5 s later; MSFT, still moving, is not sent.
+    assert_eq!(settled, Some((5, vec!["AAPL".to_owned()])));
+}
