@@ -289,7 +289,7 @@ impl Report {
                     value.map(|v| format!("{} {}", significant(v), c.unit)).unwrap_or_else(|| "–".to_owned())
                 })
                 .collect();
-            let ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "–".to_owned());
+            let ratio = |r: Option<f64>| r.map(|r| format!("{}×", significant(r))).unwrap_or_else(|| "–".to_owned());
             let _ = writeln!(
                 out,
                 "| {} ({}) | {} | {} | {} | {} |",
@@ -347,8 +347,10 @@ fn significant(value: f64) -> String {
         format!("{value:.1}")
     } else if magnitude >= 1.0 {
         format!("{value:.2}")
-    } else {
+    } else if magnitude >= 0.01 || magnitude == 0.0 {
         format!("{value:.3}")
+    } else {
+        format!("{value:.4}")
     }
 }
 

@@ -58,8 +58,9 @@ pub const PUBLISH_PATH: &str = "/publish";
 
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Connections per source address (the ephemeral range is ~28k ports).
-pub const PER_SOURCE_ADDRESS: usize = 25_000;
+/// Connections per source address: well under the ~28k ephemeral ports,
+/// which earlier phases' TIME_WAIT sockets also hold.
+pub const PER_SOURCE_ADDRESS: usize = 5_000;
 
 /// Which system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, Serialize)]
@@ -422,6 +423,9 @@ impl Connector {
         let fail = |what: &str, e: &dyn std::fmt::Display| format!("{user}: {what}: {e}");
         let connect = async {
             let socket = TcpSocket::new_v4().map_err(|e| fail("socket", &e))?;
+            // Binding picks the source port: let it reuse ports that
+            // earlier phases' closed sockets still hold in TIME_WAIT.
+            socket.set_reuseaddr(true).map_err(|e| fail("SO_REUSEADDR", &e))?;
             socket
                 .bind(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, source), 0)))
                 .map_err(|e| fail("bind", &e))?;
@@ -489,10 +493,12 @@ pub fn client_config() -> WebSocketConfig {
     WebSocketConfig::default().read_buffer_size(4 * 1024).write_buffer_size(0)
 }
 
-/// The source address of connection `n` (127.0.0.1, then .2, … every
-/// [`PER_SOURCE_ADDRESS`] connections).
+/// The source address of connection `n`: 127.0.0.2, then .3, … every
+/// [`PER_SOURCE_ADDRESS`] connections. Never 127.0.0.1, where the systems
+/// listen: a client port taken there could collide with a port a system is
+/// about to bind.
 pub fn source_address(n: usize) -> Result<u8, String> {
-    u8::try_from(1 + n / PER_SOURCE_ADDRESS).map_err(|_| format!("connection {n}: out of 127.0.0.x source addresses"))
+    u8::try_from(2 + n / PER_SOURCE_ADDRESS).map_err(|_| format!("connection {n}: out of 127.0.0.x source addresses"))
 }
 
 /// Sends `request` and reads the whole answer: `Ok` on a 2xx.

@@ -212,7 +212,7 @@ async fn measure(
     let symbol_refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
     events::seed_holders(target.url(), &[USER.to_owned()], &symbol_refs).await?;
     let expires = functions::signature::now_unix() + 24 * 3_600;
-    let mut connection = system.connector().connect(USER, 1, expires).await.map_err(Error::Mismatch)?;
+    let mut connection = system.connector().connect(USER, 2, expires).await.map_err(Error::Mismatch)?;
     let start_bytes = connection.bytes_received().unwrap_or(0);
     let received: Arc<Mutex<Received>> = Arc::default();
     let wire = Arc::new(std::sync::atomic::AtomicU64::new(0));
