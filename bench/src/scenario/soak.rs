@@ -1,5 +1,6 @@
 //! S5, soak (issue 8, BRIEF §7: 1 h sustained, memory growth < 5 %, zero
-//! lost events): S1's urgent load for `--seconds` (default 10 minutes) on
+//! lost events): S1's urgent load for `--seconds` (S1's flag, so its
+//! default is S1's 10 s: pass `--seconds 600` for the 10-minute soak) on
 //! each system in turn, every process' RSS sampled every few seconds. The
 //! report gives each process' growth from the first reading under load to
 //! the last, the lost and duplicated events, sequence breaks, and — ours —
@@ -14,7 +15,8 @@ use crate::scenario::latency;
 use crate::system::Kind;
 use crate::Error;
 
-/// Default seconds of load.
+/// Seconds of load of [`Options::default`] (the library's; the command
+/// line takes S1's `--seconds`).
 pub const DEFAULT_SECONDS: u64 = 600;
 /// Default RSS sampling period.
 pub const DEFAULT_SAMPLE_SECS: u64 = 5;
