@@ -246,18 +246,18 @@ pub async fn drive(system: &System, target: &Target, load: &Load) -> Result<Outc
     let redis_before = target.server_cpu().await.ok();
     let send_started = Instant::now();
     let mut rss = vec![rss_now(send_started)];
+    // The sampler keeps its readings where an abort cannot lose them.
+    let samples: Arc<Mutex<Vec<RssSample>>> = Arc::default();
     let sampler = load.sample_every.map(|every| {
-        let rss_now = rss_now.clone();
+        let (rss_now, samples) = (rss_now.clone(), samples.clone());
         let bound = Duration::from_secs(load.seconds) + DRAIN_TIMEOUT;
         tokio::spawn(async move {
-            let mut samples = Vec::new();
             let mut ticker = tokio::time::interval(every);
             ticker.tick().await;
             while send_started.elapsed() < bound {
                 ticker.tick().await;
-                samples.push(rss_now(send_started));
+                samples.lock().unwrap_or_else(PoisonError::into_inner).push(rss_now(send_started));
             }
-            samples
         })
     });
 
@@ -325,10 +325,9 @@ pub async fn drive(system: &System, target: &Target, load: &Load) -> Result<Outc
         target.server_cpu().await.ok().zip(redis_before).map(|(after, before)| after.saturating_sub(before));
     if let Some(sampler) = sampler {
         sampler.abort();
-        if let Ok(samples) = sampler.await {
-            rss.extend(samples);
-        }
+        let _ = sampler.await;
     }
+    rss.extend(std::mem::take(&mut *samples.lock().unwrap_or_else(PoisonError::into_inner)));
     rss.push(rss_now(send_started));
 
     // Ours: each user's final state, as REST serves it, against what its
