@@ -10,7 +10,6 @@
 //! The systems run as child processes ([`crate::system`]); the bench, the
 //! systems and Redis share the machine's cores.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -416,16 +415,6 @@ pub fn report(options: &Options, runs: &[Run], environment: Environment) -> Repo
             "Latency sample: from the moment the bench read the ingest endpoint's 2xx answer to the moment the connection decoded the event (same process and clock; 0 when the event came first). The bench, the systems and Redis share the machine's cores.".to_owned(),
         ],
     }
-}
-
-/// Index the report's comparisons by metric (for tests and callers).
-pub fn comparison<'a>(report: &'a Report, metric: &str) -> Option<&'a Comparison> {
-    report.comparisons.iter().find(|c| c.metric.starts_with(metric))
-}
-
-/// Each system's value of the comparison `metric`.
-pub fn values(report: &Report, metric: &str) -> HashMap<String, Option<f64>> {
-    comparison(report, metric).map(|c| c.values.iter().cloned().collect()).unwrap_or_default()
 }
 
 #[cfg(test)]
