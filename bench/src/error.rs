@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use common::log::LogError;
+use event_log::LogError;
 
 /// Why a scenario could not run; the binary prints it and exits non-zero.
 #[derive(Debug, thiserror::Error)]

@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::auth::{sign_hs256, TokenClaims};
 use common::protocol::ServerMessage;
+use edge_gateway::auth::{sign_hs256, TokenClaims};
 use futures::{SinkExt as _, StreamExt as _};
 use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -741,8 +741,8 @@ pub mod events {
     use std::sync::Arc;
 
     use common::event::{Account, Envelope, Event, Position, PositionSide, Symbol, Timestamp, UserId};
-    use common::log::index::IngestIndex;
-    use common::log::{EventLog, NewEvent};
+    use event_log::index::IngestIndex;
+    use event_log::{EventLog, NewEvent};
     use rust_decimal::Decimal;
 
     use crate::Error;
@@ -833,9 +833,9 @@ pub mod events {
     /// price 100) and an account, and registers them as holders, as the
     /// broker webhook would have.
     pub async fn seed_holders(redis_url: &str, users: &[String], symbols: &[&str]) -> Result<(), Error> {
-        let log = common::log::redis::RedisLog::connect(
+        let log = event_log::redis::RedisLog::connect(
             redis_url,
-            common::log::LogSettings::default(),
+            event_log::LogSettings::default(),
             std::time::Duration::from_secs(30),
         )
         .await?;

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bench::socketio::{Error, SocketIo};
-use common::auth::{sign_hs256, TokenClaims};
+use edge_gateway::auth::{sign_hs256, TokenClaims};
 use serde_json::{json, Value};
 use test_support::redis::RedisServer;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};

@@ -1,10 +1,8 @@
-//! What the client does about each way a socket can end: the close codes of
-//! `docs/protocol.md`, mapped in one function.
+//! What the client does about each way a socket can end: the protocol's
+//! [`Close`] says whether and how to reconnect; this maps it, and the ways a
+//! socket ends without a close, to the driver's next step in one function.
 
-use common::protocol::close::{is_disabled, is_terminal};
-pub use common::protocol::close::{
-    POLICY as POLICY_VIOLATION, RESTART as SERVICE_RESTART, SLOW_CONSUMER_CODE as SLOW_CONSUMER, TRY_AGAIN_LATER,
-};
+use common::protocol::close::{Close, Reconnect};
 
 /// How a session ended, as the driver sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +43,13 @@ pub(crate) fn next(ended: &Ended, live: bool) -> Next {
     match ended {
         Ended::Stopped => Next::Stop,
         Ended::Refused => Next::Unauthorized,
-        // Limits and abuse controls (1008 with their reasons) are retried
-        // with backoff; any other 1008 is about the credentials.
-        Ended::Closed { code: Some(code), reason } if is_terminal(*code, reason) => Next::Unauthorized,
-        Ended::Closed { code: Some(code), reason } if is_disabled(*code, reason) => Next::Disabled,
-        Ended::Closed { code: Some(SERVICE_RESTART), .. } if live => Next::Restart,
-        Ended::Closed { .. } | Ended::Failed(_) | Ended::DeadLink => Next::Backoff,
+        Ended::Closed { code: Some(code), reason } => match Close::reconnect_after(*code, reason) {
+            Reconnect::Never => Next::Unauthorized,
+            Reconnect::Poll => Next::Disabled,
+            Reconnect::Immediately if live => Next::Restart,
+            Reconnect::Immediately | Reconnect::Backoff => Next::Backoff,
+        },
+        Ended::Closed { code: None, .. } | Ended::Failed(_) | Ended::DeadLink => Next::Backoff,
     }
 }
 

@@ -6,9 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::auth::SESSION_COOKIE;
 use common::event::Channel;
 use common::protocol::ServerMessage;
+use common::protocol::SESSION_COOKIE;
 use tokio_tungstenite::tungstenite::http::header::{AUTHORIZATION, COOKIE, ORIGIN};
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Uri};
 
@@ -49,7 +49,7 @@ pub mod defaults {
     /// Longest wait for a REST answer.
     pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
     /// Recent trades kept, the same number as the gateway's snapshot.
-    pub const MAX_TRADES: usize = common::log::SNAPSHOT_TRADES;
+    pub const MAX_TRADES: usize = common::protocol::SNAPSHOT_TRADES;
 }
 
 /// How the client proves who it is. The token is never logged.

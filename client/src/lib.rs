@@ -52,7 +52,7 @@ mod session;
 pub mod state;
 pub mod status;
 
-pub use close::{POLICY_VIOLATION, SERVICE_RESTART, SLOW_CONSUMER, TRY_AGAIN_LATER};
+pub use common::protocol::close::{Close, Reconnect};
 pub use config::{ClientConfig, Credentials, Observer};
 pub use error::ClientError;
 pub use metrics::Metrics;

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use common::event::{Account, Channel, Order, Position, Symbol, Trade};
-use common::log::Snapshot;
+use common::protocol::Snapshot;
 use common::protocol::{BatchData, ServerMessage, SnapshotData};
 
 #[cfg(test)]

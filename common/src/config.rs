@@ -1,7 +1,8 @@
-//! Typed configuration, read once at start from a replaceable [`Source`]:
-//! [`Env`] in production, a map in tests. Variable names live in [`vars`],
-//! defaults and bounds in [`defaults`]; a bad value is a [`ConfigError`] that
-//! names the variable and the expected form.
+//! Reading typed configuration once at start from a replaceable [`Source`]:
+//! [`Env`] in production, a map in tests. Each binary owns its variables'
+//! names (a `vars` module of its own) and reads them with these helpers; a
+//! bad value is a [`ConfigError`] that names the variable and the expected
+//! form.
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
@@ -11,124 +12,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::auth::{AuthError, JwtAlgorithm, JwtConfig, JwtKey, JwtValidator};
-use crate::log::LogSettings;
-
 #[cfg(test)]
 mod tests;
 
-/// Every environment variable the shared code reads, in one place. Other
-/// crates add theirs in their own `vars` module and read them with the
-/// helpers of this module.
-pub mod vars {
-    /// Redis URL (`redis://[user:password@]host[:port][/db]`, `rediss://` for
-    /// TLS, `redis-cluster://` / `rediss-cluster://` for Redis Cluster).
-    /// Optional: when absent the event log is kept in memory (one process,
-    /// lost on restart; for development and tests).
-    pub const REDIS_URL: &str = "REDIS_URL";
-    /// Events kept per user stream before trimming; default 10 000, at least
-    /// 100. A client whose resume point was trimmed gets a snapshot.
-    pub const STREAM_MAXLEN: &str = "STREAM_MAXLEN";
-    /// Seconds a dedupe id is remembered, so a retried webhook or queue
-    /// message is a no-op; default 86 400 (one day), at least 60.
-    pub const DEDUPE_TTL_SECS: &str = "DEDUPE_TTL_SECS";
-    /// Milliseconds before a Redis command is given up; default 2 000,
-    /// 1 to 60 000.
-    pub const REDIS_COMMAND_TIMEOUT_MS: &str = "REDIS_COMMAND_TIMEOUT_MS";
-    /// `HS256` (default), `RS256` or `ES256`: the only algorithm accepted.
-    pub const JWT_ALGORITHM: &str = "JWT_ALGORITHM";
-    /// The HS256 shared secret, at least 32 bytes. Prefer [`JWT_SECRET_FILE`]
-    /// in production; set exactly one of the two.
-    pub const JWT_SECRET: &str = "JWT_SECRET";
-    /// Path to a file holding the HS256 secret (a trailing newline is
-    /// dropped), e.g. a mounted Kubernetes or Docker secret.
-    pub const JWT_SECRET_FILE: &str = "JWT_SECRET_FILE";
-    /// Path to the PEM public key for RS256 (RSA ≥ 2048 bits) or ES256
-    /// (P-256). Never the private key: it is refused.
-    pub const JWT_PUBLIC_KEY_FILE: &str = "JWT_PUBLIC_KEY_FILE";
-    /// Optional: when set, tokens must carry this `iss`.
-    pub const JWT_ISSUER: &str = "JWT_ISSUER";
-    /// Optional: when set, tokens must carry this `aud`. Set it when the
-    /// identity provider issues tokens for other services too.
-    pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
-    /// Clock skew tolerated on `exp`/`nbf`, seconds; default 5, at most 300.
-    pub const JWT_LEEWAY_SECS: &str = "JWT_LEEWAY_SECS";
-
-    /// Appended to a secret's name to give the variable holding a path to
-    /// it instead: `JWT_SECRET` → `JWT_SECRET_FILE`. See [`super::secret`].
-    pub const FILE_SUFFIX: &str = "_FILE";
-
-    // Ingest functions (`functions/`, docs/functions.md). Their defaults and
-    // bounds live in `functions::config`.
-
-    /// Local HTTP mode: the address the function binaries listen on;
-    /// default `127.0.0.1:3000`.
-    pub const FUNCTIONS_ADDR: &str = "FUNCTIONS_ADDR";
-    /// Set by AWS Lambda: when present the binaries serve Lambda events
-    /// instead of local HTTP.
-    pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
-    /// Shared secret of the broker webhook's HMAC-SHA256 signature, at least
-    /// 32 bytes (or [`WEBHOOK_SECRET_FILE`]).
-    pub const WEBHOOK_SECRET: &str = "WEBHOOK_SECRET";
-    /// Path to a file holding [`WEBHOOK_SECRET`].
-    pub const WEBHOOK_SECRET_FILE: &str = "WEBHOOK_SECRET_FILE";
-    /// Shared secret signing the internal HTTP routes (`/queue/completions`,
-    /// `/ingest/prices`) the same way, at least 32 bytes (or
-    /// [`INGEST_SECRET_FILE`]). SQS deliveries need none: IAM vouches for them.
-    pub const INGEST_SECRET: &str = "INGEST_SECRET";
-    /// Path to a file holding [`INGEST_SECRET`].
-    pub const INGEST_SECRET_FILE: &str = "INGEST_SECRET_FILE";
-    /// How far a signature's timestamp may be from now, seconds; default
-    /// 300, 1 to 3 600.
-    pub const SIGNATURE_TOLERANCE_SECS: &str = "SIGNATURE_TOLERANCE_SECS";
-    /// Largest request body accepted, bytes; default 1 048 576. Larger
-    /// bodies get 413.
-    pub const FUNCTIONS_MAX_BODY_BYTES: &str = "FUNCTIONS_MAX_BODY_BYTES";
-    /// Most ticks accepted in one price batch; default 10 000.
-    pub const MAX_TICKS_PER_BATCH: &str = "MAX_TICKS_PER_BATCH";
-    /// Alpaca trading API base URL; default `https://paper-api.alpaca.markets`
-    /// (paper trading: the live URL must be chosen explicitly).
-    pub const APCA_API_BASE_URL: &str = "APCA_API_BASE_URL";
-    /// Alpaca API key id.
-    pub const APCA_API_KEY_ID: &str = "APCA_API_KEY_ID";
-    /// Alpaca API secret key (or [`APCA_API_SECRET_KEY_FILE`]).
-    pub const APCA_API_SECRET_KEY: &str = "APCA_API_SECRET_KEY";
-    /// Path to a file holding [`APCA_API_SECRET_KEY`].
-    pub const APCA_API_SECRET_KEY_FILE: &str = "APCA_API_SECRET_KEY_FILE";
-    /// Milliseconds one broker API call may take before the function answers
-    /// 503 (the sender retries); default 3 000, 1 to 30 000.
-    pub const BROKER_TIMEOUT_MS: &str = "BROKER_TIMEOUT_MS";
-    /// `tracing` filter of the function binaries (`info`,
-    /// `functions=debug,info`, …); default `info`.
-    pub const FUNCTIONS_LOG: &str = "FUNCTIONS_LOG";
-}
-
-/// Defaults and bounds of the variables in [`vars`].
-pub mod defaults {
-    use crate::auth::JwtAlgorithm;
-
-    /// [`super::vars::STREAM_MAXLEN`] default.
-    pub const STREAM_MAXLEN: u64 = 10_000;
-    /// Fewer events than this would send most reconnecting clients a full
-    /// snapshot instead of a catch-up.
-    pub const MIN_STREAM_MAXLEN: u64 = 100;
-    /// [`super::vars::DEDUPE_TTL_SECS`] default: one day, longer than any
-    /// broker's webhook retry schedule.
-    pub const DEDUPE_TTL_SECS: u64 = 86_400;
-    /// Below a minute a slow retry would be published twice.
-    pub const MIN_DEDUPE_TTL_SECS: u64 = 60;
-    /// [`super::vars::REDIS_COMMAND_TIMEOUT_MS`] default.
-    pub const REDIS_COMMAND_TIMEOUT_MS: u64 = 2_000;
-    /// Longest command timeout accepted; beyond it, a stalled Redis stalls
-    /// every request behind it for too long.
-    pub const MAX_REDIS_COMMAND_TIMEOUT_MS: u64 = 60_000;
-    /// [`super::vars::JWT_ALGORITHM`] default.
-    pub const JWT_ALGORITHM: JwtAlgorithm = JwtAlgorithm::Hs256;
-    /// [`super::vars::JWT_LEEWAY_SECS`] default.
-    pub const JWT_LEEWAY_SECS: u64 = 5;
-    /// A larger leeway keeps expired tokens alive; fix the clocks instead.
-    pub const MAX_JWT_LEEWAY_SECS: u64 = 300;
-}
+/// Appended to a secret's name to give the variable holding a path to it
+/// instead: `JWT_SECRET` → `JWT_SECRET_FILE`. See [`secret`].
+pub const FILE_SUFFIX: &str = "_FILE";
 
 /// Where configuration values come from: [`Env`] in production, a map in
 /// tests (so tests never touch the process environment).
@@ -236,14 +125,14 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// A JWT key that the validator refuses.
+    /// A key (a JWT key, say) that its consumer refused.
     #[error("{name}: {source}")]
     Key {
         /// The variable the key came from.
         name: String,
         /// Why it was refused.
         #[source]
-        source: AuthError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -393,7 +282,7 @@ impl fmt::Debug for Secret {
 /// process listings and crash reports). Setting both is an error; setting
 /// neither gives `None`. A trailing newline in the file is dropped.
 pub fn secret(source: &dyn Source, name: &str) -> Result<Option<Secret>, ConfigError> {
-    let file_name = format!("{name}{}", vars::FILE_SUFFIX);
+    let file_name = format!("{name}{}", FILE_SUFFIX);
     match (optional(source, name), optional(source, &file_name)) {
         (Some(_), Some(_)) => Err(ConfigError::Conflict { name: name.to_owned(), other: file_name }),
         (Some(value), None) => Ok(Some(Secret(value.into_bytes()))),
@@ -417,189 +306,8 @@ pub fn secret(source: &dyn Source, name: &str) -> Result<Option<Secret>, ConfigE
 /// Like [`secret`], but one of `<name>` / `<name>_FILE` must be set.
 pub fn required_secret(source: &dyn Source, name: &str) -> Result<Secret, ConfigError> {
     secret(source, name)?.ok_or_else(|| {
-        ConfigError::missing(name, format!("the secret, or a path to a file holding it in {name}{}", vars::FILE_SUFFIX))
+        ConfigError::missing(name, format!("the secret, or a path to a file holding it in {name}{}", FILE_SUFFIX))
     })
-}
-
-/// How to reach Redis, for the Redis event-log backend.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RedisConfig {
-    url: String,
-    /// How long one command may take before it is given up.
-    pub command_timeout: Duration,
-    /// History kept per user.
-    pub settings: LogSettings,
-}
-
-impl RedisConfig {
-    /// A config for `url` (checked as [`vars::REDIS_URL`] is) with default
-    /// timeout and settings.
-    pub fn new(url: impl Into<String>) -> Result<Self, ConfigError> {
-        let url = url.into();
-        check_redis_url(&url)?;
-        Ok(Self {
-            url,
-            command_timeout: Duration::from_millis(defaults::REDIS_COMMAND_TIMEOUT_MS),
-            settings: LogSettings::default(),
-        })
-    }
-
-    /// The URL, credentials included: for connecting, never for logs (use
-    /// `Debug`, which removes them).
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-}
-
-/// Written by hand: the URL may carry a password.
-impl fmt::Debug for RedisConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisConfig")
-            .field("url", &redact_url(&self.url))
-            .field("command_timeout", &self.command_timeout)
-            .field("settings", &self.settings)
-            .finish()
-    }
-}
-
-/// Where the event log lives. Both variants carry the history settings:
-/// the in-memory log trims and dedupes like Redis does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Backend {
-    /// In process: no `REDIS_URL`. One instance only; lost on restart.
-    Memory(LogSettings),
-    /// Redis at `REDIS_URL`.
-    Redis(RedisConfig),
-}
-
-impl Backend {
-    /// Reads [`vars::REDIS_URL`], [`vars::STREAM_MAXLEN`],
-    /// [`vars::DEDUPE_TTL_SECS`] and [`vars::REDIS_COMMAND_TIMEOUT_MS`].
-    /// All are checked even when unused, so a typo never waits for the day
-    /// Redis is switched on.
-    pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
-        let settings = LogSettings {
-            stream_maxlen: parse_at_least_or(
-                source,
-                vars::STREAM_MAXLEN,
-                defaults::STREAM_MAXLEN,
-                defaults::MIN_STREAM_MAXLEN,
-            )?,
-            dedupe_ttl: Duration::from_secs(parse_at_least_or(
-                source,
-                vars::DEDUPE_TTL_SECS,
-                defaults::DEDUPE_TTL_SECS,
-                defaults::MIN_DEDUPE_TTL_SECS,
-            )?),
-        };
-        let command_timeout = Duration::from_millis(parse_between_or(
-            source,
-            vars::REDIS_COMMAND_TIMEOUT_MS,
-            defaults::REDIS_COMMAND_TIMEOUT_MS,
-            1,
-            defaults::MAX_REDIS_COMMAND_TIMEOUT_MS,
-        )?);
-        match optional(source, vars::REDIS_URL) {
-            None => Ok(Backend::Memory(settings)),
-            Some(url) => {
-                let url = url.trim().to_owned();
-                check_redis_url(&url)?;
-                Ok(Backend::Redis(RedisConfig { url, command_timeout, settings }))
-            }
-        }
-    }
-
-    /// The history settings, whichever the backend.
-    pub fn settings(&self) -> LogSettings {
-        match self {
-            Backend::Memory(settings) => *settings,
-            Backend::Redis(redis) => redis.settings,
-        }
-    }
-}
-
-impl JwtConfig {
-    /// Reads [`vars::JWT_ALGORITHM`] and its key ([`vars::JWT_SECRET`] /
-    /// [`vars::JWT_SECRET_FILE`] for HS256, [`vars::JWT_PUBLIC_KEY_FILE`]
-    /// otherwise), [`vars::JWT_ISSUER`], [`vars::JWT_AUDIENCE`] and
-    /// [`vars::JWT_LEEWAY_SECS`]. The key is checked by building a
-    /// [`JwtValidator`], so a bad key stops the program here.
-    pub fn from_source(source: &dyn Source) -> Result<JwtConfig, ConfigError> {
-        let algorithm = match optional(source, vars::JWT_ALGORITHM) {
-            None => defaults::JWT_ALGORITHM,
-            Some(raw) => JwtAlgorithm::parse(&raw)
-                .ok_or_else(|| ConfigError::invalid(vars::JWT_ALGORITHM, "one of HS256, RS256, ES256", &raw))?,
-        };
-        let (key, key_var) = match algorithm {
-            JwtAlgorithm::Hs256 => {
-                if optional(source, vars::JWT_PUBLIC_KEY_FILE).is_some() {
-                    return Err(ConfigError::Inconsistent {
-                        name: vars::JWT_PUBLIC_KEY_FILE.to_owned(),
-                        reason: format!(
-                            "set, but {} is HS256, which uses {} or {}; unset it or choose RS256/ES256",
-                            vars::JWT_ALGORITHM,
-                            vars::JWT_SECRET,
-                            vars::JWT_SECRET_FILE
-                        ),
-                    });
-                }
-                let secret = secret(source, vars::JWT_SECRET)?.ok_or_else(|| {
-                    ConfigError::missing(
-                        vars::JWT_SECRET,
-                        format!(
-                            "the HS256 secret (or a path to it in {}) since {} is HS256",
-                            vars::JWT_SECRET_FILE,
-                            vars::JWT_ALGORITHM
-                        ),
-                    )
-                })?;
-                (JwtKey::Hs256(secret.into_bytes()), vars::JWT_SECRET)
-            }
-            JwtAlgorithm::Rs256 | JwtAlgorithm::Es256 => {
-                for name in [vars::JWT_SECRET, vars::JWT_SECRET_FILE] {
-                    if optional(source, name).is_some() {
-                        return Err(ConfigError::Inconsistent {
-                            name: name.to_owned(),
-                            reason: format!(
-                                "set, but {} is {algorithm}, which uses {}; unset it",
-                                vars::JWT_ALGORITHM,
-                                vars::JWT_PUBLIC_KEY_FILE
-                            ),
-                        });
-                    }
-                }
-                let path = optional(source, vars::JWT_PUBLIC_KEY_FILE).ok_or_else(|| {
-                    ConfigError::missing(
-                        vars::JWT_PUBLIC_KEY_FILE,
-                        format!("a path to the PEM public key since {} is {algorithm}", vars::JWT_ALGORITHM),
-                    )
-                })?;
-                let pem = read_file(vars::JWT_PUBLIC_KEY_FILE, Path::new(path.trim()))?;
-                let key = match algorithm {
-                    JwtAlgorithm::Rs256 => JwtKey::Rs256(pem),
-                    _ => JwtKey::Es256(pem),
-                };
-                (key, vars::JWT_PUBLIC_KEY_FILE)
-            }
-        };
-
-        let mut config = JwtConfig::new(key).with_leeway_secs(parse_between_or(
-            source,
-            vars::JWT_LEEWAY_SECS,
-            defaults::JWT_LEEWAY_SECS,
-            0,
-            defaults::MAX_JWT_LEEWAY_SECS,
-        )?);
-        if let Some(issuer) = optional(source, vars::JWT_ISSUER) {
-            config = config.with_issuer(issuer.trim());
-        }
-        if let Some(audience) = optional(source, vars::JWT_AUDIENCE) {
-            config = config.with_audience(audience.trim());
-        }
-
-        JwtValidator::new(&config).map_err(|source| ConfigError::Key { name: key_var.to_owned(), source })?;
-        Ok(config)
-    }
 }
 
 fn parse_value<T: FromStr>(name: &str, raw: &str, expected: &str) -> Result<T, ConfigError> {
@@ -653,45 +361,7 @@ fn plural_form<T>() -> String {
     }
 }
 
-fn read_file(name: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+/// The bytes of the file at `path`, named by the variable `name`.
+pub fn read_file(name: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path).map_err(|source| ConfigError::ReadFile { name: name.to_owned(), path: path.to_owned(), source })
-}
-
-/// Schemes accepted for `REDIS_URL`; `-cluster` selects Redis Cluster.
-const REDIS_SCHEMES: [&str; 4] = ["redis://", "rediss://", "redis-cluster://", "rediss-cluster://"];
-
-fn check_redis_url(url: &str) -> Result<(), ConfigError> {
-    const EXPECTED: &str = "a URL like redis://[user:password@]host[:port][/db] (or rediss://, redis-cluster://, \
-                            rediss-cluster://)";
-    let scheme_ok = REDIS_SCHEMES
-        .iter()
-        .any(|scheme| url.get(..scheme.len()).is_some_and(|prefix| prefix.eq_ignore_ascii_case(scheme)));
-    // fred parses it the way it will connect: host, port, database.
-    if scheme_ok && fred::types::config::Config::from_url(url).is_ok() {
-        Ok(())
-    } else {
-        Err(ConfigError::invalid(vars::REDIS_URL, EXPECTED, &redact_url(url)))
-    }
-}
-
-/// The URL without its user-info and query (which may hold passwords), for
-/// logs and errors: `redis://user:pw@host:6379/0?x=y` → `redis://***@host:6379/0?***`.
-fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (Some(scheme), rest),
-        None => (None, url),
-    };
-    let (rest, query) = match rest.split_once('?') {
-        Some((rest, _)) => (rest, "?***"),
-        None => (rest, ""),
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let rest = match rest[..authority_end].rfind('@') {
-        Some(at) => format!("***@{}", &rest[at + 1..]),
-        None => rest.to_owned(),
-    };
-    match scheme {
-        Some(scheme) => format!("{scheme}://{rest}{query}"),
-        None => format!("{rest}{query}"),
-    }
 }

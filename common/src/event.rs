@@ -401,6 +401,33 @@ pub struct Envelope<T> {
     pub data: T,
 }
 
+impl<T> Envelope<T> {
+    /// An envelope for `user_id` made at `timestamp`, before the log assigns
+    /// its seq.
+    pub fn new(user_id: UserId, timestamp: Timestamp, data: T) -> Self {
+        Self { seq: None, timestamp, user_id, data }
+    }
+
+    /// The same envelope carrying `seq` (a message that covers it).
+    pub fn with_seq(mut self, seq: u64) -> Self {
+        self.seq = Some(seq);
+        self
+    }
+}
+
+/// Each payload knows its event: `Event::from(Envelope::new(user, at, position))`.
+macro_rules! event_from_envelope {
+    ($($data:ident => $variant:ident),* $(,)?) => {$(
+        impl From<Envelope<$data>> for Event {
+            fn from(envelope: Envelope<$data>) -> Self {
+                Event::$variant(envelope)
+            }
+        }
+    )*};
+}
+
+event_from_envelope!(Position => PositionUpdate, Order => OrderUpdate, Account => AccountUpdate, Trade => TradeExecuted);
+
 /// One portfolio event, as stored in the user's stream and sent to clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -1,30 +1,24 @@
-//! What the ingest functions and the edge gateway share: the event model and
-//! wire protocol, P&L arithmetic, authentication, configuration, and the
-//! per-user event log with its Redis and in-memory backends.
+//! The wire protocol and the rules every part of the system shares, as pure
+//! data and functions (no I/O runtime, no Redis, no JWT): the Rust client,
+//! the bench's clients and the servers all decode with it.
 //!
 //! # Layout
-//! - [`event`]: the note's portfolio events (`position_update`, …) and the
-//!   values inside them.
+//! - [`event`]: the note's portfolio events (`position_update`, …), the
+//!   values inside them, and the user-id and symbol rules.
 //! - [`protocol`]: client ↔ gateway messages (`subscribe`, `batch`,
-//!   `snapshot`, …) and their typed decoding errors.
+//!   `snapshot`, …) and their typed decoding errors; [`protocol::close`]:
+//!   every close code as a value that says whether and how to reconnect.
 //! - [`pnl`]: market value and unrealized P&L on `Decimal`, with the rounding
 //!   rules.
-//! - [`auth`]: JWT validation (HS256, RS256, ES256).
-//! - [`config`]: typed configuration read once from a replaceable source;
-//!   every environment variable name is a constant there.
-//! - [`log`]: the event log trait, its [`log::memory`] and [`log::redis`]
-//!   backends, and (feature `conformance`) the suite both must pass.
+//! - [`config`]: reading typed configuration once from a replaceable source;
+//!   each binary names its own variables.
 //! - [`metrics`]: every metric name.
-//! - [`keys`]: every Redis key and channel name, in one place.
-//! - [`leases`]: per-user connection leases (the cross-instance connection
-//!   limit), in Redis or in memory.
+//! - [`fixtures`] (feature `fixtures`): sample events for tests.
 
-pub mod auth;
 pub mod config;
 pub mod event;
-pub mod keys;
-pub mod leases;
-pub mod log;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 pub mod metrics;
 pub mod pnl;
 pub mod protocol;

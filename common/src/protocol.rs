@@ -289,6 +289,31 @@ impl BatchData {
     }
 }
 
+/// The cookie browsers carry the session token in (`Cookie: session=<jwt>`);
+/// native clients send `Authorization: Bearer <jwt>` instead.
+pub const SESSION_COOKIE: &str = "session";
+
+/// Most recent trades kept in a snapshot.
+pub const SNAPSHOT_TRADES: usize = 50;
+
+/// The user's full current state, consistent with `seq`: it holds exactly
+/// the effects of events `1..=seq` of `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    /// The history this state belongs to; `None` before the first event.
+    pub epoch: Option<String>,
+    /// The last seq whose effect is included.
+    pub seq: u64,
+    /// Open positions, by symbol.
+    pub positions: Vec<Position>,
+    /// Open orders, by order id.
+    pub orders: Vec<Order>,
+    /// Latest balances.
+    pub account: Option<Account>,
+    /// The most recent trades, newest first, at most [`SNAPSHOT_TRADES`] (the wire sends them oldest first).
+    pub trades: Vec<Trade>,
+}
+
 /// The `data` of a `snapshot`: open positions, open orders, the account, and
 /// the recent trades the gateway has (possibly none).
 ///

@@ -165,20 +165,34 @@ function connect() {
   };
   ws.onclose = async (event) => {
     socket = null;
-    const reason = event.reason || "";
-    if (event.code === 1008 && !["Maximum connections exceeded", "Rate limit exceeded", "Too many invalid messages"].includes(reason)) {
-      setStatus("unauthorized"); showSignIn(); return;
-    }
-    if (event.code === 1013 && reason === "Real-time portfolio disabled") {
+    const next = reconnectAfter(event.code, event.reason || "");
+    if (next === "never") { setStatus("unauthorized"); showSignIn(); return; }
+    if (next === "poll") {
       startPolling("disabled");
       setTimeout(async function retry() { (await realtimeEnabled()) ? connect() : setTimeout(retry, BACKOFF_CAP_MS); }, BACKOFF_CAP_MS);
       return;
     }
-    if (event.code === 1012 && live) { setStatus("reconnecting"); setTimeout(connect, Math.random() * 250); return; }
+    if (next === "immediately" && live) { setStatus("reconnecting"); setTimeout(connect, Math.random() * 250); return; }
     attempts += 1;
     if (attempts >= MAX_ATTEMPTS) startPolling("polling"); else setStatus("reconnecting");
     setTimeout(connect, backoff(attempts));
   };
+}
+
+// What to do after a close: the gateway's own table (served from the
+// protocol crate's `Close::ALL`, so no reason string is copied here), then
+// the same fallbacks as `Close::reconnect_after`: an unknown 1008 is an auth
+// failure, 1012 a restart, anything else a failure to back off from.
+let closeTable = [];
+async function loadCloseTable() {
+  try { closeTable = await (await fetch("/assets/close-codes.json")).json(); } catch { closeTable = []; }
+}
+function reconnectAfter(code, reason) {
+  const known = closeTable.find((c) => c.code === code && c.reason === reason);
+  if (known) return known.reconnect;
+  if (code === 1008) return "never";
+  if (code === 1012) return "immediately";
+  return "backoff";
 }
 
 // Browsers cannot see WebSocket pings: send app-level pings and treat 30 s
@@ -206,6 +220,7 @@ async function showSignIn() {
 }
 
 async function start() {
+  await loadCloseTable();
   try {
     const me = await fetch("/dev/me");
     if (me.ok) $("user").textContent = (await me.json()).user ?? "";

@@ -17,12 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use common::auth::JwtKey;
 use common::config::{self, Secret, Source};
-use common::log::memory::MemoryLog;
-use common::log::redis::RedisLog;
-use common::log::SharedLog;
+use edge_gateway::auth::JwtKey;
+use edge_gateway::config::vars as gateway_vars;
 use edge_gateway::GatewayConfig;
+use event_log::Role;
 use functions::signature::Verifier;
 use functions::{AppState, Deps, Function};
 
@@ -38,8 +37,6 @@ pub const DEMO_USERS: [&str; 3] = ["alice", "bob", "carol"];
 pub struct DevConfig {
     /// Where to listen (`GATEWAY_ADDR`, default 127.0.0.1:8080).
     pub addr: SocketAddr,
-    /// `REDIS_URL`, when set.
-    pub redis_url: Option<String>,
     /// The gateway's configuration.
     pub gateway: GatewayConfig,
     /// Signs the demo sessions (the gateway validates them).
@@ -62,7 +59,7 @@ impl DevConfig {
     /// Reads the gateway's variables with dev defaults: a random JWT secret
     /// unless `JWT_SECRET` is set.
     pub fn from_source(source: &dyn Source) -> Result<Self, config::ConfigError> {
-        let jwt_secret = match config::secret(source, config::vars::JWT_SECRET)? {
+        let jwt_secret = match config::secret(source, gateway_vars::JWT_SECRET)? {
             Some(secret) => secret.into_bytes(),
             None => random_secret(),
         };
@@ -70,7 +67,6 @@ impl DevConfig {
         let gateway = GatewayConfig::from_source(&overlay)?;
         Ok(Self {
             addr: gateway.addr,
-            redis_url: config::optional(source, config::vars::REDIS_URL),
             gateway,
             jwt_secret,
             tick: config::duration_ms_or(source, vars::DEV_TICK_MS, Duration::from_millis(200))?,
@@ -87,9 +83,9 @@ struct Overlay<'a> {
 
 impl Source for Overlay<'_> {
     fn get(&self, name: &str) -> Option<String> {
-        let file = format!("{}{}", config::vars::JWT_SECRET, config::vars::FILE_SUFFIX);
+        let file = format!("{}{}", gateway_vars::JWT_SECRET, config::FILE_SUFFIX);
         match name {
-            n if n == config::vars::JWT_SECRET => Some(self.jwt_secret.clone()),
+            n if n == gateway_vars::JWT_SECRET => Some(self.jwt_secret.clone()),
             n if n == file => None,
             _ => self.source.get(name),
         }
@@ -107,20 +103,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(matches!(config.gateway.jwt.key(), JwtKey::Hs256(_)), "dev mode signs demo sessions with HS256");
-    let (log, deps): (SharedLog, Deps) = match &config.redis_url {
-        None => {
-            let store = Arc::new(MemoryLog::new(config.gateway.backend.settings()));
-            (store.clone(), Deps::new(store))
-        }
-        Some(url) => {
-            let store = Arc::new(
-                RedisLog::connect(url, config.gateway.backend.settings(), Duration::from_secs(2))
-                    .await
-                    .context("cannot connect to Redis")?,
-            );
-            (store.clone(), Deps::new(store))
-        }
-    };
+    let store = event_log::open(&config.gateway.backend, Role::Follower).await.context("cannot open the event log")?;
+    let log = store.log.clone();
+    let deps = Deps::new(store);
     let market = Arc::new(broker::SimBroker::new(&DEMO_USERS));
     let deps = deps.with_broker(market.clone());
     for user in DEMO_USERS {

@@ -1,6 +1,7 @@
 //! `portfolio-dev`: the whole system in one process with a simulated broker.
 //! Reads the environment like the gateway (REDIS_URL for Redis, else the
-//! in-memory log), binds, prints where to look, and runs until Ctrl-C.
+//! in-memory log), binds, prints where to look, and runs until Ctrl-C or
+//! SIGTERM.
 
 use anyhow::Context;
 use common::config::Env;
@@ -15,7 +16,10 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     let addr = listener.local_addr()?;
-    let backend = if config.redis_url.is_some() { "Redis" } else { "the in-memory event log" };
+    let backend = match config.gateway.backend {
+        event_log::Backend::Redis(_) => "Redis",
+        event_log::Backend::Memory(_) => "the in-memory event log",
+    };
     // The one thing this binary prints for people: where to look.
     #[allow(clippy::print_stdout)]
     {
@@ -27,9 +31,5 @@ async fn main() -> anyhow::Result<()> {
         );
         println!("  Ctrl-C stops everything.\n");
     }
-    portfolio_dev::run(listener, config, edge_gateway_shutdown()).await
-}
-
-async fn edge_gateway_shutdown() {
-    let _ = tokio::signal::ctrl_c().await;
+    portfolio_dev::run(listener, config, event_log::shutdown::signal()).await
 }

@@ -1,5 +1,6 @@
 //! The live page and the demo sign-in: `/` and `/assets/*` (plain HTML, CSS
-//! and JavaScript, no build step), `POST /dev/signin?user=…` (sets the
+//! and JavaScript, no build step, and `close-codes.json`: the protocol's
+//! close table, which the page acts on), `POST /dev/signin?user=…` (sets the
 //! `session` cookie), `GET /dev/users`, `GET /dev/me`.
 
 use std::sync::Arc;
@@ -9,7 +10,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use common::auth::{sign_hs256, token_from_headers, JwtConfig, JwtKey, JwtValidator, TokenClaims, SESSION_COOKIE};
+use common::protocol::close::Close;
+use edge_gateway::auth::{
+    sign_hs256, token_from_headers, JwtConfig, JwtKey, JwtValidator, TokenClaims, SESSION_COOKIE,
+};
 use serde::Deserialize;
 
 use crate::DEMO_USERS;
@@ -26,6 +30,7 @@ pub(crate) fn routes(secret: Arc<Vec<u8>>) -> Router {
         .route("/", get(|| async { Html(INDEX) }))
         .route("/assets/app.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], APP_JS) }))
         .route("/assets/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], STYLE) }))
+        .route("/assets/close-codes.json", get(|| async { Json(Close::ALL.map(Close::entry)) }))
         .route("/dev/users", get(|| async { Json(DEMO_USERS) }))
         .route("/dev/signin", post(signin))
         .route("/dev/me", get(me))

@@ -1,18 +1,46 @@
 //! The gateway's configuration, read once at start through
-//! `common::config::Source`; its variable names are the constants in [`vars`].
+//! `common::config::Source`; its variable names are the constants in [`vars`]
+//! (the event log's are `event_log::backend::vars`).
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
-use common::auth::JwtConfig;
-use common::config::{self, Backend, ConfigError, Source};
+use common::config::{self, ConfigError, Source};
+use event_log::Backend;
 use rust_decimal::Decimal;
 
+use crate::auth::{JwtAlgorithm, JwtConfig, JwtKey, JwtValidator, DEFAULT_LEEWAY_SECS};
 use crate::throttle::ThrottleConfig;
 
-/// The gateway's environment variables (the shared ones are in
-/// `common::config::vars`).
+#[cfg(test)]
+mod tests;
+
+/// The largest [`vars::JWT_LEEWAY_SECS`]: a larger leeway keeps expired
+/// tokens alive; fix the clocks instead.
+pub const MAX_JWT_LEEWAY_SECS: u64 = 300;
+
+/// The gateway's environment variables (the event log's are in
+/// `event_log::backend::vars`).
 pub mod vars {
+    /// `HS256` (default), `RS256` or `ES256`: the only algorithm accepted.
+    pub const JWT_ALGORITHM: &str = "JWT_ALGORITHM";
+    /// The HS256 shared secret, at least 32 bytes. Prefer [`JWT_SECRET_FILE`]
+    /// in production; set exactly one of the two.
+    pub const JWT_SECRET: &str = "JWT_SECRET";
+    /// Path to a file holding the HS256 secret (a trailing newline is
+    /// dropped), e.g. a mounted Kubernetes or Docker secret.
+    pub const JWT_SECRET_FILE: &str = "JWT_SECRET_FILE";
+    /// Path to the PEM public key for RS256 (RSA ≥ 2048 bits) or ES256
+    /// (P-256). Never the private key: it is refused.
+    pub const JWT_PUBLIC_KEY_FILE: &str = "JWT_PUBLIC_KEY_FILE";
+    /// Optional: when set, tokens must carry this `iss`.
+    pub const JWT_ISSUER: &str = "JWT_ISSUER";
+    /// Optional: when set, tokens must carry this `aud`. Set it when the
+    /// identity provider issues tokens for other services too.
+    pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+    /// Clock skew tolerated on `exp`/`nbf`, seconds; default 5, at most 300.
+    pub const JWT_LEEWAY_SECS: &str = "JWT_LEEWAY_SECS";
     /// Address to listen on; default `127.0.0.1:8080` (containers set `0.0.0.0:8080`).
     pub const GATEWAY_ADDR: &str = "GATEWAY_ADDR";
     /// Comma-separated browser origins allowed to open the socket besides
@@ -151,7 +179,7 @@ impl GatewayConfig {
         Ok(Self {
             addr: config::parse_or(source, vars::GATEWAY_ADDR, SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             backend: Backend::from_source(source)?,
-            jwt: JwtConfig::from_source(source)?,
+            jwt: jwt_from_source(source)?,
             allowed_origins: config::parse_list(source, vars::ALLOWED_ORIGINS)?,
             throttle: ThrottleConfig {
                 window: Duration::from_millis(config::parse_between_or(
@@ -207,4 +235,87 @@ impl GatewayConfig {
             admin_token: config::secret(source, vars::ADMIN_TOKEN)?,
         })
     }
+}
+
+/// Reads [`vars::JWT_ALGORITHM`] and its key ([`vars::JWT_SECRET`] /
+/// [`vars::JWT_SECRET_FILE`] for HS256, [`vars::JWT_PUBLIC_KEY_FILE`]
+/// otherwise), [`vars::JWT_ISSUER`], [`vars::JWT_AUDIENCE`] and
+/// [`vars::JWT_LEEWAY_SECS`]. The key is checked by building a
+/// [`JwtValidator`], so a bad key stops the program here.
+pub fn jwt_from_source(source: &dyn Source) -> Result<JwtConfig, ConfigError> {
+    let algorithm = match config::optional(source, vars::JWT_ALGORITHM) {
+        None => JwtAlgorithm::Hs256,
+        Some(raw) => JwtAlgorithm::parse(&raw)
+            .ok_or_else(|| ConfigError::invalid(vars::JWT_ALGORITHM, "one of HS256, RS256, ES256", &raw))?,
+    };
+    let (key, key_var) = match algorithm {
+        JwtAlgorithm::Hs256 => {
+            if config::optional(source, vars::JWT_PUBLIC_KEY_FILE).is_some() {
+                return Err(ConfigError::Inconsistent {
+                    name: vars::JWT_PUBLIC_KEY_FILE.to_owned(),
+                    reason: format!(
+                        "set, but {} is HS256, which uses {} or {}; unset it or choose RS256/ES256",
+                        vars::JWT_ALGORITHM,
+                        vars::JWT_SECRET,
+                        vars::JWT_SECRET_FILE
+                    ),
+                });
+            }
+            let secret = config::secret(source, vars::JWT_SECRET)?.ok_or_else(|| {
+                ConfigError::missing(
+                    vars::JWT_SECRET,
+                    format!(
+                        "the HS256 secret (or a path to it in {}) since {} is HS256",
+                        vars::JWT_SECRET_FILE,
+                        vars::JWT_ALGORITHM
+                    ),
+                )
+            })?;
+            (JwtKey::Hs256(secret.into_bytes()), vars::JWT_SECRET)
+        }
+        JwtAlgorithm::Rs256 | JwtAlgorithm::Es256 => {
+            for name in [vars::JWT_SECRET, vars::JWT_SECRET_FILE] {
+                if config::optional(source, name).is_some() {
+                    return Err(ConfigError::Inconsistent {
+                        name: name.to_owned(),
+                        reason: format!(
+                            "set, but {} is {algorithm}, which uses {}; unset it",
+                            vars::JWT_ALGORITHM,
+                            vars::JWT_PUBLIC_KEY_FILE
+                        ),
+                    });
+                }
+            }
+            let path = config::optional(source, vars::JWT_PUBLIC_KEY_FILE).ok_or_else(|| {
+                ConfigError::missing(
+                    vars::JWT_PUBLIC_KEY_FILE,
+                    format!("a path to the PEM public key since {} is {algorithm}", vars::JWT_ALGORITHM),
+                )
+            })?;
+            let pem = config::read_file(vars::JWT_PUBLIC_KEY_FILE, Path::new(path.trim()))?;
+            let key = match algorithm {
+                JwtAlgorithm::Rs256 => JwtKey::Rs256(pem),
+                _ => JwtKey::Es256(pem),
+            };
+            (key, vars::JWT_PUBLIC_KEY_FILE)
+        }
+    };
+
+    let mut jwt = JwtConfig::new(key).with_leeway_secs(config::parse_between_or(
+        source,
+        vars::JWT_LEEWAY_SECS,
+        DEFAULT_LEEWAY_SECS,
+        0,
+        MAX_JWT_LEEWAY_SECS,
+    )?);
+    if let Some(issuer) = config::optional(source, vars::JWT_ISSUER) {
+        jwt = jwt.with_issuer(issuer.trim());
+    }
+    if let Some(audience) = config::optional(source, vars::JWT_AUDIENCE) {
+        jwt = jwt.with_audience(audience.trim());
+    }
+
+    JwtValidator::new(&jwt)
+        .map_err(|source| ConfigError::Key { name: key_var.to_owned(), source: Box::new(source) })?;
+    Ok(jwt)
 }

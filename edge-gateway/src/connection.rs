@@ -14,19 +14,20 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use crate::auth::Claims;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use common::auth::Claims;
-use common::leases::Leases;
+use common::protocol::close::{Close, Unauthenticated};
 use common::protocol::{decode_client, ClientMessage, ErrorCode, ServerMessage};
+use event_log::leases::Leases;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-use crate::close::{self, Close};
 use crate::config::Limits;
-use crate::hub::{Channels, Command, Membership, Outbound};
+use crate::hub::{encode, Channels, Command, Outbound};
+use crate::hubs::Membership;
 use crate::queue;
-use crate::stats::Stats;
+use crate::stats::{self, Stats};
 
 /// How long a closing socket waits for the client's close frame.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
@@ -131,9 +132,9 @@ async fn serve_borrowed(socket: &mut WebSocket, conn: &mut Connection) {
     tracing::debug!("Connection opened.");
     conn.shared.stats.connected();
     let reason = run(socket, conn).await;
-    conn.shared.stats.disconnected(close::label(reason));
-    if let Some((code, text)) = reason {
-        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(text) };
+    conn.shared.stats.disconnected(stats::close_label(reason));
+    if let Some(close) = reason {
+        let frame = CloseFrame { code: close.code(), reason: Utf8Bytes::from_static(close.reason()) };
         // Send our close, then read until the client's close (bounded): a
         // socket dropped with unread input is reset, and the client would
         // lose our close frame with it.
@@ -152,7 +153,7 @@ async fn serve_borrowed(socket: &mut WebSocket, conn: &mut Connection) {
     if let Err(error) = conn.shared.leases.release(&conn.claims.user_id, &lease_id).await {
         tracing::warn!(%error, "Lease release failed; it expires on its own.");
     }
-    tracing::debug!(reason = reason.map(|r| r.1), "Connection closed.");
+    tracing::debug!(reason = reason.map(Close::reason), "Connection closed.");
 }
 
 async fn run(socket: &mut WebSocket, conn: &mut Connection) -> Option<Close> {
@@ -180,7 +181,7 @@ async fn run(socket: &mut WebSocket, conn: &mut Connection) -> Option<Close> {
                     Some(Ok(Message::Close(_))) | None => return None,
                     Some(Err(error)) => {
                         tracing::debug!(%error, "Socket error.");
-                        return is_too_big(error).then_some(close::TOO_BIG);
+                        return is_too_big(error).then_some(Close::TooBig);
                     }
                 }
             }
@@ -191,11 +192,11 @@ async fn run(socket: &mut WebSocket, conn: &mut Connection) -> Option<Close> {
                     match send_within(socket, Message::Text(text), conn.shared.limits.heartbeat_timeout).await {
                         Some(Ok(())) => {}
                         Some(Err(_)) => return None,
-                        None => return Some(close::SLOW_CONSUMER),
+                        None => return Some(Close::SlowConsumer),
                     }
                 }
                 // The hub dropped us: our queue was full.
-                None => return Some(close::SLOW_CONSUMER),
+                None => return Some(Close::SlowConsumer),
             },
             () = &mut timer => {
                 let step = Box::pin(on_timer(socket, conn, &mut timers, last_heard)).await;
@@ -204,7 +205,7 @@ async fn run(socket: &mut WebSocket, conn: &mut Connection) -> Option<Close> {
                 }
                 timer.as_mut().reset(timers.next());
             }
-            _ = conn.shutdown.changed() => return Some(close::RESTARTING),
+            _ = conn.shutdown.changed() => return Some(Close::Restarting),
         }
     }
 }
@@ -219,23 +220,23 @@ async fn on_message(
     now: Instant,
 ) -> ControlFlow<Option<Close>> {
     if !session.rate.allow(now) {
-        return ControlFlow::Break(Some(close::FLOOD));
+        return ControlFlow::Break(Some(Close::Flood));
     }
     let is_text = matches!(message, Message::Text(_));
     let reply = match message {
         Message::Text(text) => {
             if text.len() > conn.shared.max_message_bytes {
-                return ControlFlow::Break(Some(close::TOO_BIG));
+                return ControlFlow::Break(Some(Close::TooBig));
             }
             handle_text(&text, conn, &mut session.outbox).await
         }
         Message::Binary(data) => {
             if data.len() > conn.shared.max_message_bytes {
-                return ControlFlow::Break(Some(close::TOO_BIG));
+                return ControlFlow::Break(Some(Close::TooBig));
             }
             session.invalid += 1;
             if session.invalid > MAX_INVALID {
-                return ControlFlow::Break(Some(close::ABUSE));
+                return ControlFlow::Break(Some(Close::Abuse));
             }
             Some(ServerMessage::error(ErrorCode::BinaryNotSupported, "Send JSON text frames"))
         }
@@ -246,7 +247,7 @@ async fn on_message(
         conn.shared.stats.client_error();
         session.invalid += 1;
         if session.invalid > MAX_INVALID {
-            return ControlFlow::Break(Some(close::ABUSE));
+            return ControlFlow::Break(Some(Close::Abuse));
         }
     }
     match send_json(socket, &reply).await {
@@ -266,11 +267,11 @@ async fn on_timer(
     let now = Instant::now();
     let limits = &conn.shared.limits;
     if now >= timers.expiry {
-        return ControlFlow::Break(Some(close::SESSION_EXPIRED));
+        return ControlFlow::Break(Some(Close::Unauthenticated(Unauthenticated::Expired)));
     }
     if now >= timers.heartbeat {
         if last_heard.elapsed() >= limits.heartbeat_timeout {
-            return ControlFlow::Break(Some(close::HEARTBEAT_TIMEOUT));
+            return ControlFlow::Break(Some(Close::HeartbeatTimeout));
         }
         if socket.send(Message::Ping(bytes::Bytes::new())).await.is_err() {
             return ControlFlow::Break(None);
@@ -349,8 +350,10 @@ async fn handle_text(
 }
 
 async fn send_json(socket: &mut WebSocket, message: &ServerMessage) -> Result<(), axum::Error> {
-    let json = serde_json::to_string(message).unwrap_or_default();
-    socket.send(Message::Text(json.into())).await
+    match encode(message) {
+        Some(text) => socket.send(Message::Text(text)).await,
+        None => Ok(()),
+    }
 }
 
 /// The instant the token expires, on tokio's clock.

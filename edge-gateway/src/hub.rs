@@ -2,26 +2,21 @@
 //! It follows the user's notifications, tracks the last seq (repairing gaps
 //! with bounded reads), runs the user's throttle, and fans messages out to the
 //! user's connections, each filtered by its channels. A connection can only
-//! ever join its own user's hub, which is what isolates users.
+//! ever join its own user's hub (see `hubs`), which is what isolates users.
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 use common::event::{Channel, Envelope, Timestamp, UserId};
-use common::log::{Notice, ReadAfter, SharedLog, Snapshot, StoredEvent};
-use common::protocol::{BatchData, ErrorCode, ServerMessage, SnapshotData};
-use tokio::task::JoinHandle;
+use common::protocol::{BatchData, ErrorCode, ServerMessage, Snapshot, SnapshotData};
+use event_log::{LogError, ReadAfter, SharedLog, StoredEvent};
 use tokio::time::{Instant, Sleep};
 
 use crate::queue::{self, TrySendError};
 use crate::stats::Stats;
 use crate::throttle::{self, Output, Throttle, ThrottleConfig};
-
-/// Commands queued per hub before the dispatcher marks it overflowed (the
-/// hub then repairs from the log).
-const HUB_QUEUE: usize = 1_024;
 /// Events read per `read_after` call.
 const PAGE: usize = 1_000;
 /// Pages a catch-up may read before a snapshot is cheaper.
@@ -100,133 +95,6 @@ pub(crate) enum Command {
 }
 
 #[derive(Debug)]
-struct Entry {
-    /// Commands for the hub; a notice the dispatcher could not queue marks
-    /// it overflowed, and the hub repairs from the log.
-    tx: queue::Sender<Command>,
-    refs: usize,
-    since: std::time::Instant,
-    task: JoinHandle<()>,
-}
-
-/// Every hub of this gateway, by user.
-#[derive(Debug)]
-pub(crate) struct Hubs {
-    log: SharedLog,
-    throttle: ThrottleConfig,
-    stats: Arc<Stats>,
-    entries: Mutex<HashMap<UserId, Entry>>,
-}
-
-/// A connection's membership in its user's hub; leaving is on drop.
-#[derive(Debug)]
-pub(crate) struct Membership {
-    hubs: Arc<Hubs>,
-    user: UserId,
-    conn: u64,
-    tx: queue::Sender<Command>,
-}
-
-impl Membership {
-    /// Sends a command to the hub (waits if the hub is busy).
-    pub(crate) async fn send(&self, command: Command) {
-        // A closed hub means the gateway is shutting down; nothing to do.
-        let _ = self.tx.send(command).await;
-    }
-
-    /// This connection's id.
-    pub(crate) fn conn(&self) -> u64 {
-        self.conn
-    }
-}
-
-impl Drop for Membership {
-    fn drop(&mut self) {
-        let _ = self.tx.try_send(Command::Leave { conn: self.conn });
-        self.hubs.release(&self.user);
-    }
-}
-
-impl Hubs {
-    pub(crate) fn new(log: SharedLog, throttle: ThrottleConfig, stats: Arc<Stats>) -> Arc<Self> {
-        Arc::new(Self { log, throttle, stats, entries: Mutex::new(HashMap::new()) })
-    }
-
-    /// Users with a hub: id, connections, and how long the hub has lived.
-    pub(crate) fn connections(&self) -> Vec<(String, usize, std::time::Duration)> {
-        lock(&self.entries).iter().map(|(user, e)| (user.to_string(), e.refs, e.since.elapsed())).collect()
-    }
-
-    /// Joins `user`'s hub, starting it if this is the user's first connection.
-    pub(crate) fn join(self: &Arc<Self>, user: &UserId, conn: u64) -> Membership {
-        let mut entries = lock(&self.entries);
-        let entry = entries.entry(user.clone()).or_insert_with(|| {
-            let (tx, mut rx) = queue::bounded(HUB_QUEUE);
-            let mut hub = Hub::new(user.clone(), self.log.clone(), self.throttle, self.stats.clone());
-            // The block owns the hub and its queue, and `run` borrows them: as
-            // arguments of an `async fn` they would be stored twice in the
-            // task (rust-lang/rust#62958).
-            let task = tokio::spawn(async move { hub.run(&mut rx).await });
-            Entry { tx, refs: 0, since: std::time::Instant::now(), task }
-        });
-        entry.refs += 1;
-        Membership { hubs: self.clone(), user: user.clone(), conn, tx: entry.tx.clone() }
-    }
-
-    fn release(&self, user: &UserId) {
-        let mut entries = lock(&self.entries);
-        if let Some(entry) = entries.get_mut(user) {
-            entry.refs -= 1;
-            if entry.refs == 0 {
-                // Dropping the sender ends the hub task, which unfollows.
-                entries.remove(user);
-            }
-        }
-    }
-
-    /// Routes the log's notices to the hubs, until the log closes.
-    pub(crate) fn spawn_dispatcher(self: &Arc<Self>) -> JoinHandle<()> {
-        let hubs = self.clone();
-        let mut notices = self.log.notices();
-        tokio::spawn(async move {
-            loop {
-                match notices.recv().await {
-                    Ok(Notice::Event { user, epoch, event }) => {
-                        let entries = lock(&hubs.entries);
-                        if let Some(entry) = entries.get(&user) {
-                            deliver(entry, Command::Notice { epoch, event });
-                        }
-                    }
-                    Ok(Notice::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        for entry in lock(&hubs.entries).values() {
-                            deliver(entry, Command::Resync);
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        })
-    }
-
-    /// Stops every hub (gateway shutdown).
-    pub(crate) fn abort_all(&self) {
-        for (_, entry) in lock(&self.entries).drain() {
-            entry.task.abort();
-        }
-    }
-}
-
-/// Queues a command without waiting; a full hub is marked overflowed
-/// instead (it then repairs), so one busy user never stalls the dispatcher.
-fn deliver(entry: &Entry, command: Command) {
-    entry.tx.send_or_overflow(command);
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-#[derive(Debug)]
 struct Conn {
     id: u64,
     channels: Channels,
@@ -235,8 +103,9 @@ struct Conn {
     tx: queue::Sender<Outbound>,
 }
 
+/// One user's hub: its connections and what it knows of the user's stream.
 #[derive(Debug)]
-struct Hub {
+pub(crate) struct Hub {
     user: UserId,
     log: SharedLog,
     throttle_config: ThrottleConfig,
@@ -251,7 +120,7 @@ struct Hub {
 }
 
 impl Hub {
-    fn new(user: UserId, log: SharedLog, throttle: ThrottleConfig, stats: Arc<Stats>) -> Self {
+    pub(crate) fn new(user: UserId, log: SharedLog, throttle: ThrottleConfig, stats: Arc<Stats>) -> Self {
         Self { user, log, throttle_config: throttle, throttle: None, last: None, epoch: None, conns: Vec::new(), stats }
     }
 
@@ -263,7 +132,7 @@ impl Hub {
     /// Runs until every connection left. The hub waits far more than it
     /// works, so the work (`handle`, `repair`) runs in boxed futures: the
     /// task keeps only what waiting needs (BRIEF §7, memory per connection).
-    async fn run(&mut self, rx: &mut queue::Receiver<Command>) {
+    pub(crate) async fn run(&mut self, rx: &mut queue::Receiver<Command>) {
         if let Err(error) = self.log.follow(&self.user).await {
             // Subscribed once Redis is back (then a resync repairs the gap).
             tracing::warn!(user = %self.user, %error, "Follow failed; relying on repair.");
@@ -351,31 +220,47 @@ impl Hub {
         }
     }
 
-    /// Reads what was missed since `last`, or re-snapshots when it cannot.
-    async fn repair(&mut self) {
-        let Some(mut last) = self.last else { return };
+    /// Every event after `after` of `epoch`, in order, up to the head: the
+    /// one paging loop behind gap repair and client catch-up.
+    async fn read_missed(&self, epoch: Option<&str>, after: u64) -> Missed {
+        let mut last = after;
+        let mut missed = Vec::new();
         for _ in 0..MAX_PAGES {
-            match self.log.read_after(&self.user, self.epoch.as_deref(), last, PAGE).await {
+            match self.log.read_after(&self.user, epoch, last, PAGE).await {
                 Ok(ReadAfter::Events { epoch, head, events }) => {
-                    if self.epoch.is_none() {
-                        self.epoch = epoch;
+                    if let Some(tail) = events.last() {
+                        last = tail.seq;
                     }
-                    for event in events {
-                        last = event.seq;
-                        self.process(event);
-                    }
-                    if last >= head {
-                        return;
+                    let done = events.is_empty() || last >= head;
+                    missed.extend(events);
+                    if done {
+                        return Missed::Events { epoch, last, events: missed };
                     }
                 }
-                Ok(ReadAfter::TooOld { .. } | ReadAfter::EpochChanged { .. }) => break,
-                Err(error) => {
-                    tracing::warn!(user = %self.user, %error, "Repair failed; retrying on the next notice.");
-                    return;
-                }
+                Ok(ReadAfter::TooOld { .. } | ReadAfter::EpochChanged { .. }) => return Missed::Snapshot,
+                Err(error) => return Missed::Failed(error),
             }
         }
-        self.resnapshot_all().await;
+        Missed::Snapshot
+    }
+
+    /// Reads what was missed since `last`, or re-snapshots when it cannot.
+    async fn repair(&mut self) {
+        let Some(last) = self.last else { return };
+        match self.read_missed(self.epoch.clone().as_deref(), last).await {
+            Missed::Events { epoch, events, .. } => {
+                if self.epoch.is_none() {
+                    self.epoch = epoch;
+                }
+                for event in events {
+                    self.process(event);
+                }
+            }
+            Missed::Snapshot => self.resnapshot_all().await,
+            Missed::Failed(error) => {
+                tracing::warn!(user = %self.user, %error, "Repair failed; retrying on the next notice.");
+            }
+        }
     }
 
     fn process(&mut self, stored: StoredEvent) {
@@ -408,7 +293,11 @@ impl Hub {
                         .entry(channels)
                         .or_insert_with(|| {
                             let part = data.filtered(|c| channels.contains(c));
-                            (!part.is_empty()).then(|| batch_text(&user, seq, part))
+                            if part.is_empty() {
+                                None
+                            } else {
+                                batch_text(&user, seq, part)
+                            }
                         })
                         .clone()
                 });
@@ -442,49 +331,45 @@ impl Hub {
         sent
     }
 
-    fn send_to(&mut self, conn: u64, message: &ServerMessage) {
-        let Ok(json) = serde_json::to_string(message) else { return };
-        let text = Utf8Bytes::from(json);
+    /// Queues `text` to one connection, dropping the connection when it
+    /// cannot take it.
+    fn send_text(&mut self, conn: u64, text: Utf8Bytes) {
         self.conns.retain(|c| c.id != conn || queue(c, text.clone()));
+    }
+
+    fn send_to(&mut self, conn: u64, message: &ServerMessage) {
+        if let Some(text) = encode(message) {
+            self.send_text(conn, text);
+        }
     }
 
     /// Brings one connection to the present from `since`: the events it
     /// missed, coalesced into one batch, or a snapshot when the log cannot.
     async fn catch_up(&mut self, conn: u64, since: u64, epoch: Option<String>) {
-        let mut after = since;
-        let mut missed = Vec::new();
-        for _ in 0..MAX_PAGES {
-            match self.log.read_after(&self.user, epoch.as_deref(), after, PAGE).await {
-                Ok(ReadAfter::Events { epoch: current_epoch, head, events }) => {
-                    if let Some(tail) = events.last() {
-                        after = tail.seq;
-                    }
-                    let done = events.is_empty() || after >= head;
-                    missed.extend(events);
-                    if done {
-                        self.stats.resumed(true);
-                        self.init(after, current_epoch);
-                        let data = throttle::coalesce(missed.iter().filter_map(|e| e.decode().ok()));
-                        let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else { return };
-                        c.floor = c.floor.max(after);
-                        let part = data.filtered(|ch| c.channels.contains(ch));
-                        if !part.is_empty() {
-                            let text = batch_text(&self.user, after, part);
-                            self.conns.retain(|c| c.id != conn || queue(c, text.clone()));
-                        }
-                        return;
-                    }
-                }
-                Ok(ReadAfter::TooOld { .. } | ReadAfter::EpochChanged { .. }) => break,
-                Err(error) => {
-                    tracing::warn!(user = %self.user, %error, "Catch-up read failed.");
-                    self.send_to(conn, &ServerMessage::error(ErrorCode::Internal, "Catch-up failed; retry"));
+        match self.read_missed(epoch.as_deref(), since).await {
+            Missed::Events { epoch, last, events } => {
+                self.stats.resumed(true);
+                self.init(last, epoch);
+                let data = throttle::coalesce(events.iter().filter_map(|e| e.decode().ok()));
+                let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else { return };
+                c.floor = c.floor.max(last);
+                let part = data.filtered(|ch| c.channels.contains(ch));
+                if part.is_empty() {
                     return;
                 }
+                if let Some(text) = batch_text(&self.user, last, part) {
+                    self.send_text(conn, text);
+                }
+            }
+            Missed::Snapshot => {
+                self.stats.resumed(false);
+                self.send_snapshot(conn).await;
+            }
+            Missed::Failed(error) => {
+                tracing::warn!(user = %self.user, %error, "Catch-up read failed.");
+                self.send_to(conn, &ServerMessage::error(ErrorCode::Internal, "Catch-up failed; retry"));
             }
         }
-        self.stats.resumed(false);
-        self.send_snapshot(conn).await;
     }
 
     /// Sends one connection the full state.
@@ -494,8 +379,9 @@ impl Hub {
                 self.init(snapshot.seq, snapshot.epoch.clone());
                 let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else { return };
                 c.floor = snapshot.seq;
-                let text = snapshot_text(&snapshot, c.channels);
-                self.conns.retain(|c| c.id != conn || queue(c, text.clone()));
+                if let Some(text) = snapshot_text(&snapshot, c.channels) {
+                    self.send_text(conn, text);
+                }
             }
             Err(error) => {
                 tracing::warn!(user = %self.user, %error, "Snapshot read failed.");
@@ -512,11 +398,11 @@ impl Hub {
                 self.last = Some(snapshot.seq);
                 self.epoch = snapshot.epoch.clone();
                 self.throttle().reset(snapshot.seq, snapshot.positions.iter().cloned(), snapshot.account.clone());
-                let mut texts: HashMap<Channels, Utf8Bytes> = HashMap::new();
+                let mut texts: HashMap<Channels, Option<Utf8Bytes>> = HashMap::new();
                 self.conns.retain_mut(|c| {
                     c.floor = snapshot.seq;
                     let text = texts.entry(c.channels).or_insert_with(|| snapshot_text(&snapshot, c.channels));
-                    queue(c, text.clone())
+                    text.as_ref().is_none_or(|text| queue(c, text.clone()))
                 });
             }
             Err(error) => tracing::warn!(user = %self.user, %error, "Re-snapshot failed; retrying on the next notice."),
@@ -545,13 +431,34 @@ fn queue(conn: &Conn, text: Utf8Bytes) -> bool {
     }
 }
 
-fn batch_text(user: &UserId, seq: u64, data: BatchData) -> Utf8Bytes {
-    let message =
-        ServerMessage::Batch(Envelope { seq: Some(seq), timestamp: Timestamp::now(), user_id: user.clone(), data });
-    Utf8Bytes::from(serde_json::to_string(&message).unwrap_or_default())
+/// What was missed after a seq, as [`Hub::read_missed`] found it.
+enum Missed {
+    /// Every event after the seq, up to `last` (the head when it was read).
+    Events { epoch: Option<String>, last: u64, events: Vec<StoredEvent> },
+    /// The log cannot give them (trimmed, another epoch, or too many to
+    /// page through): a snapshot is cheaper.
+    Snapshot,
+    /// The read failed.
+    Failed(LogError),
 }
 
-fn snapshot_text(snapshot: &Snapshot, channels: Channels) -> Utf8Bytes {
+/// A server message as a text frame; `None` (logged) if it does not
+/// serialize, so a failure never goes out as an empty frame.
+pub(crate) fn encode(message: &ServerMessage) -> Option<Utf8Bytes> {
+    match serde_json::to_string(message) {
+        Ok(json) => Some(Utf8Bytes::from(json)),
+        Err(error) => {
+            tracing::error!(%error, kind = message.type_name(), "Message does not serialize; not sent.");
+            None
+        }
+    }
+}
+
+fn batch_text(user: &UserId, seq: u64, data: BatchData) -> Option<Utf8Bytes> {
+    encode(&ServerMessage::Batch(Envelope::new(user.clone(), Timestamp::now(), data).with_seq(seq)))
+}
+
+fn snapshot_text(snapshot: &Snapshot, channels: Channels) -> Option<Utf8Bytes> {
     let data = SnapshotData {
         positions: if channels.contains(Channel::Positions) { snapshot.positions.clone() } else { Vec::new() },
         orders: if channels.contains(Channel::Orders) { snapshot.orders.clone() } else { Vec::new() },
@@ -563,9 +470,12 @@ fn snapshot_text(snapshot: &Snapshot, channels: Channels) -> Utf8Bytes {
             Vec::new()
         },
     };
-    let message =
-        ServerMessage::Snapshot { seq: snapshot.seq, epoch: snapshot.epoch.clone(), timestamp: Timestamp::now(), data };
-    Utf8Bytes::from(serde_json::to_string(&message).unwrap_or_default())
+    encode(&ServerMessage::Snapshot {
+        seq: snapshot.seq,
+        epoch: snapshot.epoch.clone(),
+        timestamp: Timestamp::now(),
+        data,
+    })
 }
 
 /// Resolves when `timer` expires; never without one.

@@ -5,6 +5,7 @@ use anyhow::Context;
 use common::config::Env;
 use edge_gateway::config::vars;
 use edge_gateway::GatewayConfig;
+use event_log::Role;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -16,31 +17,9 @@ async fn main() -> anyhow::Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     let config = GatewayConfig::from_source(&Env).context("invalid configuration")?;
-    let log = edge_gateway::open_log(&config.backend).await.context("cannot open the event log")?;
+    let store = event_log::open(&config.backend, Role::Follower).await.context("cannot open the event log")?;
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
-    edge_gateway::run(listener, config, log, shutdown_signal()).await
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+    edge_gateway::run(listener, config, store.log, event_log::shutdown::signal()).await
 }

@@ -7,13 +7,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::{authenticate, AppState};
+use crate::admit::authenticate;
+use crate::state::AppState;
+use crate::stats;
 
 /// `GET /api/portfolio`: `{epoch, seq, positions, orders, account, trades}`.
 pub(crate) async fn portfolio(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let claims = match authenticate(&state, &headers) {
         Ok(claims) => claims,
-        Err(error) => return error_response(StatusCode::UNAUTHORIZED, error.reason()),
+        Err(refusal) => return error_response(refusal.status(), refusal.message()),
     };
     match state.log.snapshot(&claims.user_id).await {
         Ok(snapshot) => Json(json!({
@@ -56,7 +58,7 @@ fn error_response(status: StatusCode, message: &str) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 pub(crate) async fn metrics() -> Response {
-    let body = crate::stats::prometheus().render();
+    let body = stats::prometheus().render();
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 

@@ -7,6 +7,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::metrics as names;
+use common::protocol::close::{Close, Unauthenticated};
 use hdrhistogram::Histogram;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{json, Value};
@@ -227,5 +228,21 @@ fn human(duration: Duration) -> String {
         (0, 0, s) => format!("{s}s"),
         (0, m, s) => format!("{m}m {s}s"),
         (h, m, _) => format!("{h}h {m}m"),
+    }
+}
+
+/// The metric label of why a connection ended (`None`: the client closed or
+/// the socket failed).
+pub(crate) fn close_label(close: Option<Close>) -> &'static str {
+    match close {
+        None => "client_close",
+        Some(Close::SlowConsumer) => "slow_consumer",
+        Some(Close::HeartbeatTimeout) => "heartbeat_timeout",
+        Some(Close::Unauthenticated(Unauthenticated::Expired)) => "session_expired",
+        Some(Close::Restarting) => "shutdown",
+        Some(Close::Flood) => "flood",
+        Some(Close::Abuse) => "abuse",
+        Some(Close::TooBig) => "too_big",
+        Some(_) => "other",
     }
 }

@@ -21,12 +21,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use common::event::{Account, Event, Position, Symbol, Timestamp};
-use common::log::StoredEvent;
-use common::pnl;
+use common::event::{Account, Event, Order, Position, Symbol, Timestamp, Trade};
 use common::protocol::BatchData;
+use event_log::StoredEvent;
 use rust_decimal::Decimal;
 use tokio::time::Instant;
+
+use crate::diff::Diff;
 
 #[cfg(test)]
 mod tests;
@@ -86,9 +87,9 @@ struct Pending {
     newest: Option<Timestamp>,
     positions: BTreeMap<Symbol, Position>,
     /// Order ids in first-seen order, with the latest value.
-    orders: Vec<common::event::Order>,
-    account: Option<common::event::Account>,
-    trades: Vec<common::event::Trade>,
+    orders: Vec<Order>,
+    account: Option<Account>,
+    trades: Vec<Trade>,
 }
 
 impl Pending {
@@ -272,27 +273,15 @@ impl Throttle {
 
     /// A price-only move within the threshold of the last delivered value.
     fn is_minor(&self, new: &Position) -> bool {
-        let Some(last) = self.delivered.get(&new.symbol) else { return false };
-        if new.is_closed() || new.quantity != last.quantity || new.side != last.side {
-            return false;
-        }
-        pnl::pnl_change_ratio(last, new).is_some_and(|ratio| ratio <= self.config.threshold)
+        self.delivered.get(&new.symbol).is_some_and(|last| self.diff().is_minor_position(last, new))
     }
 
-    /// An equity-only move within the threshold of the last delivered
-    /// account: cash and buying power unchanged, equity and portfolio value
-    /// each within `threshold` of their delivered value.
+    /// An equity-only move within the threshold of the last delivered account.
     fn is_minor_account(&self, new: &Account) -> bool {
-        let Some(last) = &self.delivered_account else { return false };
-        if new.cash != last.cash || new.buying_power != last.buying_power {
-            return false;
-        }
-        let within = |old: Decimal, new: Decimal| {
-            if old.is_zero() {
-                return new.is_zero();
-            }
-            ((new - old) / old).abs() <= self.config.threshold
-        };
-        within(last.equity, new.equity) && within(last.portfolio_value, new.portfolio_value)
+        self.delivered_account.as_ref().is_some_and(|last| self.diff().is_minor_account(last, new))
+    }
+
+    fn diff(&self) -> Diff {
+        Diff { threshold: self.config.threshold }
     }
 }

@@ -6,11 +6,11 @@ mod harness;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::auth::{sign_hs256, TokenClaims};
 use common::event::OrderStatus;
-use common::log::conformance;
-use common::log::redis::RedisLog;
-use common::log::{LogSettings, SharedLog};
+use common::fixtures as conformance;
+use edge_gateway::auth::{sign_hs256, TokenClaims};
+use event_log::redis::RedisLog;
+use event_log::{LogSettings, SharedLog};
 use harness::*;
 use test_support::redis::RedisServer;
 
@@ -82,7 +82,7 @@ async fn refused_connections_close_1008_with_a_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_expiry_while_connected_closes_the_socket() {
-    let log: SharedLog = Arc::new(common::log::memory::MemoryLog::new(LogSettings::default()));
+    let log: SharedLog = Arc::new(event_log::memory::MemoryLog::new(LogSettings::default()));
     let gateway = Gateway::start(log, &[("JWT_LEEWAY_SECS", "0")]).await;
     let mut socket = connect_with(&gateway, &[("authorization", format!("Bearer {}", token("alice", 2)))]).await;
     subscribe(&mut socket, &["orders"]).await;
@@ -101,7 +101,7 @@ async fn token_expiry_while_connected_closes_the_socket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_only_receives_its_channels() {
-    let log: SharedLog = Arc::new(common::log::memory::MemoryLog::new(LogSettings::default()));
+    let log: SharedLog = Arc::new(event_log::memory::MemoryLog::new(LogSettings::default()));
     let gateway = Gateway::start(log.clone(), &[]).await;
     let mut socket = connect(&gateway, "carol").await;
     subscribe(&mut socket, &["orders"]).await;
@@ -117,7 +117,7 @@ async fn a_connection_only_receives_its_channels() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ticks_within_a_window_arrive_as_leading_edge_plus_one_batch() {
-    let log: SharedLog = Arc::new(common::log::memory::MemoryLog::new(LogSettings::default()));
+    let log: SharedLog = Arc::new(event_log::memory::MemoryLog::new(LogSettings::default()));
     let gateway = Gateway::start(log.clone(), &[("THROTTLE_WINDOW_MS", "1000")]).await;
     let mut socket = connect(&gateway, "dave").await;
     subscribe(&mut socket, &["positions", "orders"]).await;
@@ -283,7 +283,7 @@ async fn two_gateways_on_one_redis_both_deliver_every_event() {
 
 #[tokio::test]
 async fn health_and_rest_snapshot() {
-    let log: SharedLog = Arc::new(common::log::memory::MemoryLog::new(LogSettings::default()));
+    let log: SharedLog = Arc::new(event_log::memory::MemoryLog::new(LogSettings::default()));
     let gateway = Gateway::start(log.clone(), &[("ENABLE_REALTIME_PORTFOLIO", "false")]).await;
     publish(&log, conformance::account(&user("hank"), 42), "a").await;
     let health = http_get(gateway.addr, "/api/health", None).await;
@@ -317,7 +317,7 @@ fn sample(page: &str, name: &str, label: Option<(&str, &str)>) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_move_with_traffic() {
     use common::metrics as names;
-    let log: SharedLog = Arc::new(common::log::memory::MemoryLog::new(LogSettings::default()));
+    let log: SharedLog = Arc::new(event_log::memory::MemoryLog::new(LogSettings::default()));
     let gateway = Gateway::start(log.clone(), &[]).await;
     let before = http_get_text(gateway.addr, "/metrics").await;
     let delivered_before = sample(&before, names::WS_EVENTS_DELIVERED, Some(("type", "order_update")));
@@ -343,7 +343,7 @@ async fn metrics_parse_and_move_with_traffic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_stats_are_for_admins_only() {
-    let log: SharedLog = Arc::new(common::log::memory::MemoryLog::new(LogSettings::default()));
+    let log: SharedLog = Arc::new(event_log::memory::MemoryLog::new(LogSettings::default()));
     let gateway = Gateway::start(log.clone(), &[("ADMIN_TOKEN", "ops-token-ops-token")]).await;
     let mut socket = connect(&gateway, "pia").await;
     subscribe(&mut socket, &["orders"]).await;
@@ -385,10 +385,10 @@ async fn an_order_completion_posted_to_the_work_queue_function_reaches_the_socke
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let server = RedisServer::start();
-    let store = Arc::new(
+    let store = event_log::Store::redis(
         RedisLog::connect(&server.url(), LogSettings::default(), Duration::from_secs(2)).await.expect("redis"),
     );
-    let gateway = Gateway::start(store.clone(), &[]).await;
+    let gateway = Gateway::start(store.log.clone(), &[]).await;
     // The real work-queue function over real HTTP, publishing to the same Redis.
     let ingest_secret = b"ingest-secret-ingest-secret-0123456789".to_vec();
     let state = functions::AppState::new(
@@ -433,7 +433,7 @@ async fn an_order_completion_posted_to_the_work_queue_function_reaches_the_socke
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn urgent_events_flush_in_order_and_slow_drift_waits_for_the_threshold() {
-    let log: SharedLog = Arc::new(common::log::memory::MemoryLog::new(LogSettings::default()));
+    let log: SharedLog = Arc::new(event_log::memory::MemoryLog::new(LogSettings::default()));
     let gateway = Gateway::start(log.clone(), &[("THROTTLE_WINDOW_MS", "60000")]).await;
     let rita = user("rita");
     let mut socket = connect(&gateway, "rita").await;

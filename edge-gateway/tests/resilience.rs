@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::event::OrderStatus;
-use common::log::conformance;
-use common::log::memory::MemoryLog;
-use common::log::{LogSettings, SharedLog};
+use common::fixtures as conformance;
+use event_log::memory::MemoryLog;
+use event_log::{LogSettings, SharedLog};
 use futures::{SinkExt, StreamExt};
 use harness::*;
 use test_support::process::rss_kib;
@@ -461,7 +461,7 @@ async fn a_stalled_client_does_not_grow_the_gateway_process() {
             .map(|j| {
                 let i = chunk * 500 + j;
                 let event = conformance::order(&stuck, &format!("o-{}", i % 50), OrderStatus::Accepted);
-                common::log::NewEvent::new(event, format!("s-{i}"))
+                event_log::NewEvent::new(event, format!("s-{i}"))
             })
             .collect();
         for result in producer.publish_many(&events).await {

@@ -18,9 +18,10 @@ use serde_json::json;
 
 use crate::deps::Deps;
 use crate::error::Error;
+use crate::function::Function;
 use crate::publish::record;
 use crate::signature::{self, Verifier, SIGNATURE_HEADER};
-use crate::{completion, input, prices, webhook, Function};
+use crate::{completion, input, prices, webhook};
 
 /// What the router serves, and with what.
 #[derive(Debug, Clone)]

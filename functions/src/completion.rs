@@ -8,7 +8,7 @@
 //! message is trusted.
 
 use common::event::{Envelope, Event, Order, OrderSide, OrderStatus, OrderType, Symbol, Timestamp, UserId};
-use common::log::NewEvent;
+use event_log::NewEvent;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 

@@ -1,16 +1,82 @@
 //! The functions' configuration, read once at start from a replaceable
 //! [`Source`] (the environment in production, a map in tests). Variable
-//! names are constants in [`common::config::vars`]; defaults and bounds are
-//! here. What is required depends on the functions a process serves.
+//! names are the constants in [`vars`] (the event log's are
+//! `event_log::backend::vars`), defaults and bounds are in [`defaults`].
+//! What is required depends on the functions a process serves.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::config::{self, vars, Backend, ConfigError, Secret, Source};
+use common::config::{self, ConfigError, Secret, Source};
+use event_log::Backend;
 
-use crate::deps::Limits;
-use crate::Function;
+use crate::function::Function;
+
+/// The functions' environment variables.
+pub mod vars {
+    /// Local HTTP mode: the address the function binaries listen on;
+    /// default `127.0.0.1:3000`.
+    pub const FUNCTIONS_ADDR: &str = "FUNCTIONS_ADDR";
+    /// Set by AWS Lambda: when present the binaries serve Lambda events
+    /// instead of local HTTP.
+    pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+    /// Shared secret of the broker webhook's HMAC-SHA256 signature, at least
+    /// 32 bytes (or [`WEBHOOK_SECRET_FILE`]).
+    pub const WEBHOOK_SECRET: &str = "WEBHOOK_SECRET";
+    /// Path to a file holding [`WEBHOOK_SECRET`].
+    pub const WEBHOOK_SECRET_FILE: &str = "WEBHOOK_SECRET_FILE";
+    /// Shared secret signing the internal HTTP routes (`/queue/completions`,
+    /// `/ingest/prices`) the same way, at least 32 bytes (or
+    /// [`INGEST_SECRET_FILE`]). SQS deliveries need none: IAM vouches for them.
+    pub const INGEST_SECRET: &str = "INGEST_SECRET";
+    /// Path to a file holding [`INGEST_SECRET`].
+    pub const INGEST_SECRET_FILE: &str = "INGEST_SECRET_FILE";
+    /// How far a signature's timestamp may be from now, seconds; default
+    /// 300, 1 to 3 600.
+    pub const SIGNATURE_TOLERANCE_SECS: &str = "SIGNATURE_TOLERANCE_SECS";
+    /// Largest request body accepted, bytes; default 1 048 576. Larger
+    /// bodies get 413.
+    pub const FUNCTIONS_MAX_BODY_BYTES: &str = "FUNCTIONS_MAX_BODY_BYTES";
+    /// Most ticks accepted in one price batch; default 10 000.
+    pub const MAX_TICKS_PER_BATCH: &str = "MAX_TICKS_PER_BATCH";
+    /// Alpaca trading API base URL; default `https://paper-api.alpaca.markets`
+    /// (paper trading: the live URL must be chosen explicitly).
+    pub const APCA_API_BASE_URL: &str = "APCA_API_BASE_URL";
+    /// Alpaca API key id.
+    pub const APCA_API_KEY_ID: &str = "APCA_API_KEY_ID";
+    /// Alpaca API secret key (or [`APCA_API_SECRET_KEY_FILE`]).
+    pub const APCA_API_SECRET_KEY: &str = "APCA_API_SECRET_KEY";
+    /// Path to a file holding [`APCA_API_SECRET_KEY`].
+    pub const APCA_API_SECRET_KEY_FILE: &str = "APCA_API_SECRET_KEY_FILE";
+    /// Milliseconds one broker API call may take before the function answers
+    /// 503 (the sender retries); default 3 000, 1 to 30 000.
+    pub const BROKER_TIMEOUT_MS: &str = "BROKER_TIMEOUT_MS";
+    /// `tracing` filter of the function binaries (`info`,
+    /// `functions=debug,info`, …); default `info`.
+    pub const FUNCTIONS_LOG: &str = "FUNCTIONS_LOG";
+}
+
+/// Bounds on work and waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// How long one broker call may take before the request fails with 503.
+    pub broker_timeout: Duration,
+    /// Most ticks in one price batch.
+    pub max_ticks: usize,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            broker_timeout: Duration::from_millis(defaults::BROKER_TIMEOUT_MS),
+            max_ticks: defaults::MAX_TICKS_PER_BATCH,
+            max_body_bytes: defaults::MAX_BODY_BYTES,
+        }
+    }
+}
 
 /// Defaults and bounds of the functions' variables.
 pub mod defaults {

@@ -3,36 +3,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use broker::{Broker, BrokerError};
-use common::log::index::{IngestIndex, SharedIndex};
-use common::log::memory::MemoryLog;
-use common::log::{EventLog, LogSettings, SharedLog};
+use event_log::index::SharedIndex;
+use event_log::{SharedLog, Store};
 
-use crate::config::defaults;
+pub use crate::config::Limits;
 use crate::error::Error;
-
-/// Bounds on work and waiting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// How long one broker call may take before the request fails with 503.
-    pub broker_timeout: Duration,
-    /// Most ticks in one price batch.
-    pub max_ticks: usize,
-    /// Largest request body, bytes.
-    pub max_body_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            broker_timeout: Duration::from_millis(defaults::BROKER_TIMEOUT_MS),
-            max_ticks: defaults::MAX_TICKS_PER_BATCH,
-            max_body_bytes: defaults::MAX_BODY_BYTES,
-        }
-    }
-}
 
 /// The handlers' dependencies.
 #[derive(Debug, Clone)]
@@ -48,15 +25,10 @@ pub struct Deps {
 }
 
 impl Deps {
-    /// Dependencies on one backend that is both the log and the index (both
-    /// `RedisLog` and `MemoryLog` are), with no broker and default limits.
-    pub fn new<S: EventLog + IngestIndex>(store: Arc<S>) -> Self {
-        Self { log: store.clone(), index: store, broker: None, limits: Limits::default() }
-    }
-
-    /// Dependencies on a fresh in-memory log (one process; dev mode, tests).
-    pub fn in_memory(settings: LogSettings) -> Self {
-        Self::new(Arc::new(MemoryLog::new(settings)))
+    /// Dependencies on one opened store (its log and its index), with no
+    /// broker and default limits.
+    pub fn new(store: Store) -> Self {
+        Self { log: store.log, index: store.index, broker: None, limits: Limits::default() }
     }
 
     /// Adds the broker.

@@ -12,7 +12,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use broker::BrokerError;
-use common::log::LogError;
+use event_log::LogError;
 use serde::Serialize;
 
 use crate::signature::SignatureError;

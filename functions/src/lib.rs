@@ -6,12 +6,13 @@
 //! and ALB) and an SQS adapter with partial batch failures.
 //!
 //! # Layout
+//! - [`function`]: the functions, their names and routes.
 //! - [`webhook`], [`completion`], [`prices`]: the three handlers and their
 //!   input types.
 //! - [`app`]: the router (`app(state) -> Router`), body limit, signature
 //!   check and JSON decoding in front of the handlers.
 //! - [`lambda`]: Lambda adapters (HTTP events, SQS batches).
-//! - [`server`]: the local HTTP server and shutdown signal.
+//! - [`server`]: the local HTTP server.
 //! - [`signature`]: HMAC-SHA256 request signatures (`t=…,v1=…`).
 //! - [`input`]: JSON decoding that names the bad field; id checks.
 //! - [`publish`]: publishing a handler's events; the [`publish::Outcome`].
@@ -25,6 +26,7 @@ pub mod completion;
 pub mod config;
 pub mod deps;
 pub mod error;
+pub mod function;
 pub mod input;
 pub mod lambda;
 pub mod prices;
@@ -38,37 +40,4 @@ pub mod webhook;
 pub use app::{app, AppState};
 pub use deps::{Deps, Limits};
 pub use error::Error;
-
-/// The functions, each one Lambda (and one binary) in production.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Function {
-    /// `POST /webhooks/broker`: Alpaca trade updates.
-    BrokerWebhook,
-    /// `POST /queue/completions` (SQS in production): order-submission completions.
-    QueueCompletions,
-    /// `POST /ingest/prices`: market-data tick batches.
-    PriceTicks,
-}
-
-impl Function {
-    /// Every function.
-    pub const ALL: [Function; 3] = [Function::BrokerWebhook, Function::QueueCompletions, Function::PriceTicks];
-
-    /// The function's (and its binary's) name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Function::BrokerWebhook => "broker-webhook",
-            Function::QueueCompletions => "queue-completions",
-            Function::PriceTicks => "price-ticks",
-        }
-    }
-
-    /// The HTTP route.
-    pub fn path(self) -> &'static str {
-        match self {
-            Function::BrokerWebhook => "/webhooks/broker",
-            Function::QueueCompletions => "/queue/completions",
-            Function::PriceTicks => "/ingest/prices",
-        }
-    }
-}
+pub use function::Function;

@@ -24,8 +24,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use common::event::{Account, Envelope, Event, Position, Symbol, Timestamp, UserId};
-use common::log::{LogError, NewEvent, Published};
 use common::pnl;
+use event_log::{LogError, NewEvent, Published};
 use futures::{StreamExt, TryStreamExt};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -318,7 +318,7 @@ mod tests {
         let one = account_dedupe(&user, &[a.clone(), b.clone()]);
         assert_eq!(one, account_dedupe(&user, &[b.clone(), a.clone()]));
         assert_ne!(one, account_dedupe(&user, &[a, (b.0, 3)]));
-        assert!(one.len() <= common::log::MAX_DEDUPE_ID_LEN);
+        assert!(one.len() <= event_log::log::MAX_DEDUPE_ID_LEN);
     }
 
     #[test]

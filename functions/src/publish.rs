@@ -1,7 +1,7 @@
 //! Publishing a handler's events and summing up what happened: the answer
 //! every function gives (`{"published": n, "duplicates": m}`).
 
-use common::log::{EventLog, NewEvent, Published};
+use event_log::{EventLog, NewEvent, Published};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;

@@ -15,23 +15,23 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use broker::{Broker, Deferred};
 use broker_alpaca::AlpacaBroker;
-use common::config::{Backend, Env};
-use common::log::memory::MemoryLog;
-use common::log::redis::RedisLog;
+use common::config::Env;
+use event_log::Role;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use crate::app::{app, AppState};
 use crate::config::Config;
 use crate::deps::Deps;
+use crate::function::Function;
 use crate::signature::Verifier;
-use crate::{lambda, server, Function};
+use crate::{lambda, server};
 
 /// Runs a binary serving `functions` until it is stopped.
 pub async fn main(functions: &[Function]) -> anyhow::Result<()> {
     let config = Config::from_source(&Env, functions).context("invalid configuration")?;
     let filter = EnvFilter::try_new(&config.log_filter)
-        .with_context(|| format!("{}: not a tracing filter", common::config::vars::FUNCTIONS_LOG))?;
+        .with_context(|| format!("{}: not a tracing filter", crate::config::vars::FUNCTIONS_LOG))?;
     tracing_subscriber::fmt().with_env_filter(filter).with_ansi(!config.lambda).with_target(false).init();
 
     let deps = connect(&config).await?;
@@ -51,22 +51,14 @@ pub async fn main(functions: &[Function]) -> anyhow::Result<()> {
     let router = app(AppState::new(deps, functions, webhook, ingest)?);
     let listener = TcpListener::bind(config.addr).await.with_context(|| format!("cannot listen on {}", config.addr))?;
     tracing::info!(functions = ?names, "Serving local HTTP.");
-    server::run(listener, router, server::shutdown_signal()).await.context("server failed")
+    server::run(listener, router, event_log::shutdown::signal()).await.context("server failed")
 }
 
 async fn connect(config: &Config) -> anyhow::Result<Deps> {
-    let mut deps = match &config.backend {
-        Backend::Memory(settings) => {
-            tracing::warn!("REDIS_URL is not set: events are kept in this process only.");
-            Deps::new(Arc::new(MemoryLog::new(*settings)))
-        }
-        Backend::Redis(redis) => {
-            let log = RedisLog::connect(redis.url(), redis.settings, redis.command_timeout)
-                .await
-                .with_context(|| format!("cannot connect to Redis ({redis:?})"))?;
-            Deps::new(Arc::new(log))
-        }
-    };
+    let store = event_log::open(&config.backend, Role::Publisher)
+        .await
+        .with_context(|| format!("cannot open the event log ({:?})", config.backend))?;
+    let mut deps = Deps::new(store);
     if let Some(alpaca) = config.alpaca.clone() {
         let secret = String::from_utf8(alpaca.secret.into_bytes())
             .map_err(|_| anyhow::anyhow!("APCA_API_SECRET_KEY: expected text (value not shown)"))?;

@@ -15,8 +15,8 @@ use common::event::{
     Account, Envelope, Event, Order, OrderSide, OrderStatus, OrderType, Position, PositionSide, Symbol, Timestamp,
     Trade, UserId,
 };
-use common::log::NewEvent;
 use common::pnl;
+use event_log::NewEvent;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
@@ -354,7 +354,7 @@ mod tests {
         canceled.execution_id = None;
         let stem = check(&canceled).unwrap().stem;
         assert!(stem.starts_with("broker:alpaca-1:canceled:"), "{stem}");
-        assert!(stem.len() + ":position".len() <= common::log::MAX_DEDUPE_ID_LEN);
+        assert!(stem.len() + ":position".len() <= event_log::log::MAX_DEDUPE_ID_LEN);
     }
 
     #[test]

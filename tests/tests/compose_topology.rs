@@ -22,12 +22,12 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use common::auth::{sign_hs256, TokenClaims};
-use common::config::vars as shared;
 use e2e_tests::compose::{self, Compose};
 use e2e_tests::process::Service;
 use e2e_tests::{http, workspace};
+use edge_gateway::auth::{sign_hs256, TokenClaims};
 use edge_gateway::config::vars as gateway;
+use functions::config::vars as func;
 use functions::signature::{now_unix, sign, SIGNATURE_HEADER};
 use functions::Function;
 use test_support::redis::{free_port, RedisServer};
@@ -44,7 +44,7 @@ fn the_compose_stack_runs_as_plain_processes() {
 
     let functions_env = translate(&compose, "functions", &redis);
     let gateway_env = translate(&compose, "gateway", &redis);
-    let functions_addr = listen_addr(&functions_env, shared::FUNCTIONS_ADDR);
+    let functions_addr = listen_addr(&functions_env, func::FUNCTIONS_ADDR);
     let gateway_addr = listen_addr(&gateway_env, gateway::GATEWAY_ADDR);
 
     let mut functions = Service::spawn("functions", &workspace::binary("functions-local"), &functions_env, &logs);
@@ -78,7 +78,7 @@ fn the_compose_stack_runs_as_plain_processes() {
         "order": {"symbol": "AAPL", "side": "buy", "type": "market", "qty": "1"},
     })
     .to_string();
-    let ingest_secret = secret_file(&functions_env, shared::INGEST_SECRET_FILE);
+    let ingest_secret = secret_file(&functions_env, func::INGEST_SECRET_FILE);
     let signature = sign(&ingest_secret, now_unix(), completion.as_bytes());
     let posted = http::post_json(
         functions_addr,
@@ -90,7 +90,7 @@ fn the_compose_stack_runs_as_plain_processes() {
     assert_eq!(posted.status, 200, "completion refused: {:?}\n{}", posted.json(), functions.output());
     assert_eq!(posted.json()["published"], 1, "{:?}", posted.json());
 
-    let jwt_secret = secret_file(&gateway_env, shared::JWT_SECRET_FILE);
+    let jwt_secret = secret_file(&gateway_env, gateway::JWT_SECRET_FILE);
     let token = sign_hs256(&jwt_secret, &TokenClaims::new(user, now_unix() + 300)).expect("sign a token");
     let bearer = format!("Bearer {token}");
     let snapshot =

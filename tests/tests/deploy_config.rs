@@ -1,6 +1,6 @@
 //! The deployment files agree with the code.
 //!
-//! - Every environment variable of the code's `vars` modules (common,
+//! - Every environment variable of the code's `vars` modules (event-log,
 //!   edge-gateway, functions) is classified in [`VARIABLES`]: which binaries
 //!   read it, and for which the SAM template declares it — or why the cloud
 //!   must not set it. A new constant fails here until it is classified.
@@ -13,10 +13,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::config::vars as shared;
 use e2e_tests::template::{self, Setting, Template};
 use e2e_tests::{compose, samconfig, vars, workspace};
 use edge_gateway::config::vars as gateway;
+use event_log::backend::vars as log;
+use functions::config::vars as func;
 use functions::Function;
 use serde_norway::Value;
 
@@ -31,7 +32,7 @@ const ALL_FUNCTIONS: &[&str] = &[WEBHOOK, COMPLETIONS, PRICES];
 const HTTP_FUNCTIONS: &[&str] = &[WEBHOOK, PRICES];
 
 /// The crates whose `vars` modules name what the deployed binaries read.
-const CRATES: [&str; 3] = ["common", "edge-gateway", "functions"];
+const CRATES: [&str; 3] = ["event-log", "edge-gateway", "functions"];
 
 /// Which code reads a variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +43,6 @@ enum Reader {
     Functions,
     /// Both.
     Both,
-    /// Nobody: not a variable.
-    Nobody,
 }
 
 /// What the cloud stack does with a variable.
@@ -56,7 +55,7 @@ enum Cloud {
 }
 
 use Cloud::{Absent, Declared};
-use Reader::{Both, Functions, Gateway, Nobody};
+use Reader::{Both, Functions, Gateway};
 
 const NO_SECRET_FILES: &str =
     "Fargate and Lambda mount no secret files: the value itself comes from Secrets Manager instead";
@@ -64,40 +63,39 @@ const NO_SECRET_FILES: &str =
 /// Every constant of the `vars` modules, classified.
 const VARIABLES: &[(&str, Reader, Cloud)] = &[
     // The event log: everyone, with the same values (one Mapping in the template).
-    (shared::REDIS_URL, Both, Declared(EVERY_BINARY)),
-    (shared::STREAM_MAXLEN, Both, Declared(EVERY_BINARY)),
-    (shared::DEDUPE_TTL_SECS, Both, Declared(EVERY_BINARY)),
-    (shared::REDIS_COMMAND_TIMEOUT_MS, Both, Declared(EVERY_BINARY)),
+    (log::REDIS_URL, Both, Declared(EVERY_BINARY)),
+    (log::STREAM_MAXLEN, Both, Declared(EVERY_BINARY)),
+    (log::DEDUPE_TTL_SECS, Both, Declared(EVERY_BINARY)),
+    (log::REDIS_COMMAND_TIMEOUT_MS, Both, Declared(EVERY_BINARY)),
     // Token checks: the gateway.
-    (shared::JWT_ALGORITHM, Gateway, Declared(&[GATEWAY])),
-    (shared::JWT_SECRET, Gateway, Declared(&[GATEWAY])),
-    (shared::JWT_SECRET_FILE, Gateway, Absent(NO_SECRET_FILES)),
+    (gateway::JWT_ALGORITHM, Gateway, Declared(&[GATEWAY])),
+    (gateway::JWT_SECRET, Gateway, Declared(&[GATEWAY])),
+    (gateway::JWT_SECRET_FILE, Gateway, Absent(NO_SECRET_FILES)),
     (
-        shared::JWT_PUBLIC_KEY_FILE,
+        gateway::JWT_PUBLIC_KEY_FILE,
         Gateway,
         Absent("the stack uses HS256; RS256/ES256 would need the public key mounted as a file"),
     ),
-    (shared::JWT_ISSUER, Gateway, Declared(&[GATEWAY])),
-    (shared::JWT_AUDIENCE, Gateway, Declared(&[GATEWAY])),
-    (shared::JWT_LEEWAY_SECS, Gateway, Declared(&[GATEWAY])),
-    (shared::FILE_SUFFIX, Nobody, Absent("a suffix (JWT_SECRET + _FILE), not a variable")),
+    (gateway::JWT_ISSUER, Gateway, Declared(&[GATEWAY])),
+    (gateway::JWT_AUDIENCE, Gateway, Declared(&[GATEWAY])),
+    (gateway::JWT_LEEWAY_SECS, Gateway, Declared(&[GATEWAY])),
     // The ingest functions.
-    (shared::FUNCTIONS_ADDR, Functions, Absent("local HTTP mode only; on Lambda the binaries serve the runtime API")),
-    (shared::AWS_LAMBDA_RUNTIME_API, Functions, Absent("set by Lambda itself; reserved, a template cannot set it")),
-    (shared::WEBHOOK_SECRET, Functions, Declared(&[WEBHOOK])),
-    (shared::WEBHOOK_SECRET_FILE, Functions, Absent(NO_SECRET_FILES)),
+    (func::FUNCTIONS_ADDR, Functions, Absent("local HTTP mode only; on Lambda the binaries serve the runtime API")),
+    (func::AWS_LAMBDA_RUNTIME_API, Functions, Absent("set by Lambda itself; reserved, a template cannot set it")),
+    (func::WEBHOOK_SECRET, Functions, Declared(&[WEBHOOK])),
+    (func::WEBHOOK_SECRET_FILE, Functions, Absent(NO_SECRET_FILES)),
     // Completions arrive over SQS in the cloud: IAM, not a signature.
-    (shared::INGEST_SECRET, Functions, Declared(&[PRICES])),
-    (shared::INGEST_SECRET_FILE, Functions, Absent(NO_SECRET_FILES)),
-    (shared::SIGNATURE_TOLERANCE_SECS, Functions, Declared(HTTP_FUNCTIONS)),
-    (shared::FUNCTIONS_MAX_BODY_BYTES, Functions, Declared(HTTP_FUNCTIONS)),
-    (shared::MAX_TICKS_PER_BATCH, Functions, Declared(&[PRICES])),
-    (shared::APCA_API_BASE_URL, Functions, Declared(&[WEBHOOK])),
-    (shared::APCA_API_KEY_ID, Functions, Declared(&[WEBHOOK])),
-    (shared::APCA_API_SECRET_KEY, Functions, Declared(&[WEBHOOK])),
-    (shared::APCA_API_SECRET_KEY_FILE, Functions, Absent(NO_SECRET_FILES)),
-    (shared::BROKER_TIMEOUT_MS, Functions, Declared(&[WEBHOOK])),
-    (shared::FUNCTIONS_LOG, Functions, Declared(ALL_FUNCTIONS)),
+    (func::INGEST_SECRET, Functions, Declared(&[PRICES])),
+    (func::INGEST_SECRET_FILE, Functions, Absent(NO_SECRET_FILES)),
+    (func::SIGNATURE_TOLERANCE_SECS, Functions, Declared(HTTP_FUNCTIONS)),
+    (func::FUNCTIONS_MAX_BODY_BYTES, Functions, Declared(HTTP_FUNCTIONS)),
+    (func::MAX_TICKS_PER_BATCH, Functions, Declared(&[PRICES])),
+    (func::APCA_API_BASE_URL, Functions, Declared(&[WEBHOOK])),
+    (func::APCA_API_KEY_ID, Functions, Declared(&[WEBHOOK])),
+    (func::APCA_API_SECRET_KEY, Functions, Declared(&[WEBHOOK])),
+    (func::APCA_API_SECRET_KEY_FILE, Functions, Absent(NO_SECRET_FILES)),
+    (func::BROKER_TIMEOUT_MS, Functions, Declared(&[WEBHOOK])),
+    (func::FUNCTIONS_LOG, Functions, Declared(ALL_FUNCTIONS)),
     // The gateway.
     (gateway::GATEWAY_ADDR, Gateway, Declared(&[GATEWAY])),
     (gateway::ALLOWED_ORIGINS, Gateway, Declared(&[GATEWAY])),
@@ -129,12 +127,12 @@ const LIBRARY_VARIABLES: &[(&str, Reader, Cloud)] = &[
 /// Variables whose value is a secret (REDIS_URL carries the auth token):
 /// in the template only ever a Secrets Manager reference.
 const SECRETS: &[&str] = &[
-    shared::REDIS_URL,
-    shared::JWT_SECRET,
-    shared::WEBHOOK_SECRET,
-    shared::INGEST_SECRET,
-    shared::APCA_API_KEY_ID,
-    shared::APCA_API_SECRET_KEY,
+    log::REDIS_URL,
+    gateway::JWT_SECRET,
+    func::WEBHOOK_SECRET,
+    func::INGEST_SECRET,
+    func::APCA_API_KEY_ID,
+    func::APCA_API_SECRET_KEY,
     gateway::ADMIN_TOKEN,
 ];
 
@@ -174,7 +172,7 @@ fn every_variable_of_the_code_is_classified() {
         in_code.extend(vars::scan(&root, krate));
     }
     assert!(
-        in_code.contains_key(shared::REDIS_URL) && in_code.contains_key(gateway::GATEWAY_ADDR),
+        in_code.contains_key(log::REDIS_URL) && in_code.contains_key(gateway::GATEWAY_ADDR),
         "scan found {in_code:?}"
     );
 
@@ -251,7 +249,7 @@ fn the_template_values_pass_the_binaries_config_checks() {
         }
         let function = Function::ALL.into_iter().find(|f| f.name() == binary).expect("a function binary");
         let mut lambda = values.clone();
-        lambda.insert(shared::AWS_LAMBDA_RUNTIME_API.to_owned(), "127.0.0.1:9001".to_owned());
+        lambda.insert(func::AWS_LAMBDA_RUNTIME_API.to_owned(), "127.0.0.1:9001".to_owned());
         if let Err(error) = functions::config::Config::from_source(&lambda, &[function]) {
             panic!("{binary}'s environment in {} is refused: {error}", template::PATH);
         }
@@ -382,7 +380,8 @@ fn compose_sets_only_what_its_binaries_read() {
             .map(|(name, _, _)| *name)
             .collect();
         for name in compose.service(service).environment.keys() {
-            let base = name.strip_suffix(shared::FILE_SUFFIX).filter(|base| IMPLICIT_FILE_SECRETS.contains(base));
+            let base =
+                name.strip_suffix(common::config::FILE_SUFFIX).filter(|base| IMPLICIT_FILE_SECRETS.contains(base));
             let reads = readable.contains(name.as_str()) || base.is_some_and(|base| readable.contains(base));
             assert!(reads, "{}: service {service} sets {name}, which it never reads", compose::PATH);
         }
@@ -437,7 +436,7 @@ fn samconfig_sets_template_parameters_with_allowed_values() {
 fn resolve(template: &Template, name: &str, setting: &Setting) -> String {
     if setting.is_secret_reference() {
         return match name {
-            n if n == shared::REDIS_URL => "rediss-cluster://:token@clustercfg.example.invalid:6379".to_owned(),
+            n if n == log::REDIS_URL => "rediss-cluster://:token@clustercfg.example.invalid:6379".to_owned(),
             _ => "stand-in-secret-of-at-least-32-bytes-0123456789".to_owned(),
         };
     }

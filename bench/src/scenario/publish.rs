@@ -12,8 +12,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::log::redis::RedisLog;
-use common::log::{EventLog, LogSettings, NewEvent, Published, ReadAfter};
+use event_log::redis::RedisLog;
+use event_log::{EventLog, LogSettings, NewEvent, Published, ReadAfter};
 use fred::prelude::LuaInterface;
 use serde::Serialize;
 use tokio::task::JoinSet;
@@ -358,7 +358,7 @@ fn baselines(
     let mut stored = event;
     stored.set_seq(Some(1));
     let json = serde_json::to_string(&stored).map_err(|e| Error::Mismatch(e.to_string()))?;
-    let stream = common::keys::UserKeys::new(workload.first_user()).events;
+    let stream = event_log::keys::UserKeys::new(workload.first_user()).events;
     let xadd = RedisBenchmark {
         keyspace: None,
         command: vec![

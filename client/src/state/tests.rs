@@ -1,5 +1,5 @@
 use common::event::{Envelope, Event, OrderStatus, Timestamp, UserId};
-use common::log::conformance;
+use common::fixtures as conformance;
 
 use super::*;
 

@@ -1,7 +1,8 @@
 //! Refused credentials: the client reports unauthorized and never retries.
 
-use common::auth::{sign_hs256, TokenClaims};
-use portfolio_client::{Client, Credentials, Status, POLICY_VIOLATION};
+use common::protocol::close::POLICY;
+use edge_gateway::auth::{sign_hs256, TokenClaims};
+use portfolio_client::{Client, Credentials, Status};
 
 use crate::support::{config, memory_log, token, Gateway, WAIT};
 
@@ -24,7 +25,7 @@ async fn refused_tokens_end_unauthorized_without_retry() {
         test_support::wait::until("the client task to end", WAIT, || async { client.is_finished().then_some(()) })
             .await;
         assert_eq!(client.metrics().connect_attempts, 1, "{case}: no retry");
-        assert_eq!(client.last_close().and_then(|c| c.code), Some(POLICY_VIOLATION), "{case}");
+        assert_eq!(client.last_close().and_then(|c| c.code), Some(POLICY), "{case}");
     }
     gateway.stop().await;
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::event::OrderStatus;
-use common::log::conformance;
+use common::fixtures as conformance;
 use portfolio_client::{Client, Credentials, Observer, Status};
 
 use crate::support::{config, memory_log, publish, server_state, token, user, Gateway, EXACT, WAIT};

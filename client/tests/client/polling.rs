@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use common::event::OrderStatus;
-use common::log::conformance;
-use portfolio_client::{Client, Status, TRY_AGAIN_LATER};
+use common::fixtures as conformance;
+use portfolio_client::{Client, Close, Status};
 use serde_json::json;
 
 use crate::support::{config, memory_log, publish, server_state, user, Gateway, EXACT, WAIT};
@@ -22,7 +22,7 @@ async fn flag_off_polls_rest_and_flag_on_returns_to_live() {
     let client = Client::connect(config(&gateway.url(), "ivan")).expect("client");
 
     client.wait_for_status(WAIT, |s| s == Status::Disabled).await.expect("disabled");
-    assert_eq!(client.last_close().and_then(|c| c.code), Some(TRY_AGAIN_LATER));
+    assert_eq!(client.last_close().and_then(|c| c.code), Some(Close::Disabled.code()));
     let expected = server_state(&log, &ivan).await;
     client.wait_for(WAIT, |s| *s == expected).await.expect("state from REST");
 

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::event::OrderStatus;
-use common::log::conformance;
-use common::log::redis::RedisLog;
-use common::log::{LogSettings, SharedLog};
-use portfolio_client::{Client, Status, SERVICE_RESTART};
+use common::fixtures as conformance;
+use event_log::redis::RedisLog;
+use event_log::{LogSettings, SharedLog};
+use portfolio_client::{Client, Close, Status};
 use test_support::redis::RedisServer;
 
 use crate::support::{config, publish, server_state, user, FakeGateway, Gateway, EXACT, WAIT};
@@ -35,7 +35,7 @@ async fn graceful_restart_resumes_without_losing_an_event() {
     gateway.stop().await;
     client.wait_for_status(WAIT, |s| s != Status::Live).await.expect("dropped");
     let close = client.last_close().expect("a close frame");
-    assert_eq!((close.code, close.reason.as_str()), (Some(SERVICE_RESTART), "Server restarting"));
+    assert_eq!((close.code, close.reason.as_str()), (Some(Close::Restarting.code()), Close::Restarting.reason()));
 
     // Published while no gateway runs: the client must get all of it.
     let mut last = 0;
@@ -82,7 +82,7 @@ async fn a_restart_close_reconnects_at_once_and_resumes() {
     assert!(first.get("since").is_none(), "a first subscribe asks for a snapshot: {first}");
     client.wait_for_status(WAIT, |s| s == Status::Live).await.expect("live");
     let closed_at = tokio::time::Instant::now();
-    conn.close(SERVICE_RESTART, "Server restarting").await;
+    conn.close(Close::Restarting).await;
 
     let mut conn = fake.next_conn().await;
     let waited = closed_at.elapsed();
@@ -108,7 +108,7 @@ async fn a_slow_consumer_close_backs_off_then_resumes() {
     conn.accept_subscribe(7).await;
     client.wait_for_status(WAIT, |s| s == Status::Live).await.expect("live");
     let closed_at = tokio::time::Instant::now();
-    conn.close(portfolio_client::SLOW_CONSUMER, "Send queue full - resume from your last seq").await;
+    conn.close(Close::SlowConsumer).await;
     client.wait_for_status(WAIT, |s| s == Status::Reconnecting).await.expect("reconnecting");
 
     let mut conn = fake.next_conn().await;
@@ -133,7 +133,7 @@ async fn without_a_known_epoch_the_client_asks_for_a_snapshot_again() {
     .await;
     conn.send(serde_json::json!({"type": "subscribed", "channels": subscribe["channels"], "seq": 0})).await;
     client.wait_for_status(WAIT, |s| s == Status::Live).await.expect("live");
-    conn.close(SERVICE_RESTART, "Server restarting").await;
+    conn.close(Close::Restarting).await;
 
     let mut conn = fake.next_conn().await;
     let again = conn.accept_subscribe(5).await;

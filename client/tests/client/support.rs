@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::auth::{sign_hs256, TokenClaims};
 use common::event::{Event, UserId};
-use common::log::memory::MemoryLog;
-use common::log::{LogSettings, NewEvent, SharedLog};
+use edge_gateway::auth::{sign_hs256, TokenClaims};
 use edge_gateway::GatewayConfig;
+use event_log::memory::MemoryLog;
+use event_log::{LogSettings, NewEvent, SharedLog};
 use futures::{SinkExt, StreamExt};
 use portfolio_client::{ClientConfig, Credentials, PortfolioState};
 use serde_json::{json, Value};
@@ -187,8 +187,8 @@ impl FakeConn {
         subscribe
     }
 
-    pub(crate) async fn close(mut self, code: u16, reason: &'static str) {
-        let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+    pub(crate) async fn close(mut self, close: portfolio_client::Close) {
+        let frame = CloseFrame { code: CloseCode::from(close.code()), reason: close.reason().into() };
         let _ = self.ws.close(Some(frame)).await;
     }
 }

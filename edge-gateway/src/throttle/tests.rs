@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::event::{Event, OrderStatus, UserId};
-use common::log::conformance;
-use common::log::StoredEvent;
+use common::fixtures as conformance;
+use event_log::StoredEvent;
 use rust_decimal::Decimal;
 use tokio::time::{advance, Instant};
 

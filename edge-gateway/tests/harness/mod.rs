@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::auth::{sign_hs256, TokenClaims};
 use common::event::UserId;
-use common::log::redis::RedisLog;
-use common::log::{LogSettings, NewEvent, SharedLog};
+use edge_gateway::auth::{sign_hs256, TokenClaims};
 use edge_gateway::GatewayConfig;
+use event_log::redis::RedisLog;
+use event_log::{LogSettings, NewEvent, SharedLog};
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use test_support::redis::RedisServer;

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::{Request, StatusCode};
 use bytes::Bytes;
-use common::log::redis::RedisLog;
-use common::log::LogSettings;
+use event_log::redis::RedisLog;
+use event_log::LogSettings;
 use functions::prices::{self, TickBatch};
 use functions::Deps;
 use http_body_util::{BodyExt, Full};
@@ -140,7 +140,7 @@ async fn bench_price_tick_10k_holders() {
     let slow = RedisLog::connect(&format!("redis://{proxy}"), LogSettings::default(), Duration::from_secs(30))
         .await
         .expect("connect through the proxy");
-    let delayed_deps = Deps::new(Arc::new(slow)).with_limits(h.deps().limits);
+    let delayed_deps = Deps::new(event_log::Store::redis(slow)).with_limits(h.deps().limits);
     let bursts_before = bursts.load(std::sync::atomic::Ordering::SeqCst);
     let delayed = run_batches(&delayed_deps, 171, RUNS).await;
     let bursts_per_batch = (bursts.load(std::sync::atomic::Ordering::SeqCst) - bursts_before) as f64 / RUNS as f64;
@@ -300,12 +300,12 @@ async fn bench_function_binaries() {
     let alpaca = FakeAlpaca::start().await;
     alpaca.set_position("AAPL", "10", "170.25", "175.50");
     let index = RedisLog::connect(&redis.url(), LogSettings::default(), REDIS_TIMEOUT).await.expect("connect");
-    common::log::index::IngestIndex::link_account(&index, "acct-bench", &user("bench-user")).await.expect("link");
+    event_log::index::IngestIndex::link_account(&index, "acct-bench", &user("bench-user")).await.expect("link");
     for i in 0..10 {
         let holder = user(&format!("bench-holder-{i}"));
         let event = crate::harness::position_event(&holder, "BENCH", "10", "100.00", "100.00");
-        common::log::EventLog::publish(&index, &common::log::NewEvent::new(event, "seed")).await.expect("seed");
-        common::log::index::IngestIndex::set_holding(&index, &holder, &crate::harness::symbol_of("BENCH"), true)
+        event_log::EventLog::publish(&index, &event_log::NewEvent::new(event, "seed")).await.expect("seed");
+        event_log::index::IngestIndex::set_holding(&index, &holder, &crate::harness::symbol_of("BENCH"), true)
             .await
             .expect("hold");
     }

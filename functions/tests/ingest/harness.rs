@@ -15,9 +15,9 @@ use broker_alpaca::AlpacaBroker;
 use bytes::Bytes;
 use common::config::Secret;
 use common::event::{Account, Envelope, Event, Position, PositionSide, Symbol, Timestamp, UserId};
-use common::log::index::IngestIndex;
-use common::log::redis::RedisLog;
-use common::log::{EventLog, LogError, LogSettings, NewEvent, Notice, Published, ReadAfter, Snapshot};
+use event_log::index::IngestIndex;
+use event_log::redis::RedisLog;
+use event_log::{EventLog, LogError, LogSettings, NewEvent, Notice, Published, ReadAfter, Snapshot};
 use functions::signature::{self, Verifier, SIGNATURE_HEADER};
 use functions::{app, AppState, Deps, Function, Limits};
 use http_body_util::{BodyExt, Full};
@@ -338,7 +338,7 @@ impl EventLog for FlakyLog {
         self.inner.notices()
     }
 
-    fn leases(&self) -> Arc<dyn common::leases::Leases> {
+    fn leases(&self) -> Arc<dyn event_log::leases::Leases> {
         self.inner.leases()
     }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use common::event::{Event, UserId};
-use common::log::index::IngestIndex;
-use common::log::{EventLog, NewEvent};
+use event_log::index::IngestIndex;
+use event_log::{EventLog, NewEvent};
 use functions::prices::{self, TickBatch, TickOutcome};
 use functions::Limits;
 use serde_json::json;

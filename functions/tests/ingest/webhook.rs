@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use common::event::{Event, OrderStatus, PositionSide};
-use common::log::index::IngestIndex;
+use event_log::index::IngestIndex;
 use serde_json::{json, Value};
 use test_support::alpaca::Mode;
 use test_support::wait;

@@ -4,13 +4,13 @@
 //! events before anything is measured.
 
 use common::event::Event;
-use common::log::redis::publish_script_call;
-use common::log::{LogSettings, NewEvent};
+use event_log::redis::publish_script_call;
+use event_log::{LogSettings, NewEvent};
 
 use crate::Error;
 
 /// The script under test, the very one `RedisLog` runs.
-pub(super) const PUBLISH_LUA: &str = common::log::redis::PUBLISH_SCRIPT;
+pub(super) const PUBLISH_LUA: &str = event_log::redis::PUBLISH_SCRIPT;
 
 /// Where the script lives, for the reproduce commands.
 pub(super) const PUBLISH_LUA_PATH: &str = "common/src/log/redis/publish.lua";
@@ -19,7 +19,7 @@ pub(super) const PUBLISH_LUA_PATH: &str = "common/src/log/redis/publish.lua";
 pub(super) const EPOCH: &str = "00000000be4c4000";
 
 /// `KEYS` and `ARGV` for publishing `event` with `dedupe_id`: exactly what
-/// `RedisLog::publish` sends (`common::log::redis::publish_script_call`).
+/// `RedisLog::publish` sends (`event_log::redis::publish_script_call`).
 pub(super) fn publish_call(
     event: &Event,
     dedupe_id: &str,

@@ -3,7 +3,7 @@
 //! each, spread round robin over the users.
 
 use common::event::{Account, Envelope, Event, Position, PositionSide, Symbol, Timestamp, UserId};
-use common::log::NewEvent;
+use event_log::NewEvent;
 use rust_decimal::Decimal;
 
 use crate::Error;

@@ -10,12 +10,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 
-use super::index::IngestIndex;
-use super::{EventLog, LogError, LogSettings, NewEvent, Notice, Published, ReadAfter};
-use crate::event::{
-    Account, Envelope, Event, Order, OrderSide, OrderStatus, OrderType, Position, PositionSide, Symbol, Timestamp,
-    Trade, UserId,
-};
+use common::event::{Event, OrderStatus, Symbol, UserId};
+pub use common::fixtures::{account, dec, order, position, trade, ts, user};
+use common::protocol::SNAPSHOT_TRADES;
+
+use crate::error::LogError;
+use crate::index::IngestIndex;
+use crate::log::{EventLog, LogSettings, NewEvent, Notice, Published, ReadAfter, StoredEvent};
 
 /// A fresh backend for one case.
 #[async_trait]
@@ -55,105 +56,10 @@ macro_rules! conformance_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                $crate::log::conformance::$case::<$fixture>().await;
+                $crate::conformance::$case::<$fixture>().await;
             }
         )*
     };
-}
-
-fn user(name: &str) -> UserId {
-    UserId::new(name).expect("valid test user id")
-}
-
-fn ts() -> Timestamp {
-    "2026-01-03T15:30:45.123Z".parse().expect("valid timestamp")
-}
-
-fn dec(value: i64) -> Decimal {
-    Decimal::new(value, 2)
-}
-
-/// A position update; quantity 0 closes it.
-pub fn position(user_id: &UserId, symbol: &str, quantity: i64, price_cents: i64) -> Event {
-    Event::PositionUpdate(Envelope {
-        seq: None,
-        timestamp: ts(),
-        user_id: user_id.clone(),
-        data: Position {
-            symbol: Symbol::new(symbol).expect("valid symbol"),
-            quantity: Decimal::from(quantity),
-            current_price: dec(price_cents),
-            entry_price: dec(10_000),
-            unrealized_pnl: dec((price_cents - 10_000) * quantity),
-            unrealized_pnl_percent: Decimal::ZERO,
-            market_value: dec(price_cents * quantity),
-            side: PositionSide::Long,
-            strategy_id: None,
-            opened_at: Some(ts()),
-        },
-    })
-}
-
-/// An order update.
-pub fn order(user_id: &UserId, order_id: &str, status: OrderStatus) -> Event {
-    Event::OrderUpdate(Envelope {
-        seq: None,
-        timestamp: ts(),
-        user_id: user_id.clone(),
-        data: Order {
-            order_id: order_id.to_owned(),
-            broker_order_id: None,
-            symbol: Symbol::new("TSLA").expect("valid symbol"),
-            side: OrderSide::Buy,
-            order_type: OrderType::Limit,
-            status,
-            qty: Decimal::from(50),
-            filled_qty: Decimal::ZERO,
-            filled_avg_price: None,
-            limit_price: Some(dec(24_600)),
-            stop_price: None,
-            submitted_at: Some(ts()),
-            filled_at: None,
-            reason: None,
-        },
-    })
-}
-
-/// An account update whose cash is `cash_cents`.
-pub fn account(user_id: &UserId, cash_cents: i64) -> Event {
-    Event::AccountUpdate(Envelope {
-        seq: None,
-        timestamp: ts(),
-        user_id: user_id.clone(),
-        data: Account {
-            equity: dec(10_430_875),
-            buying_power: dec(35_490_524),
-            cash: dec(cash_cents),
-            portfolio_value: dec(10_430_875),
-            day_pnl: dec(123_456),
-            day_pnl_percent: dec(120),
-            timestamp: ts(),
-        },
-    })
-}
-
-/// A trade.
-pub fn trade(user_id: &UserId, trade_id: &str) -> Event {
-    Event::TradeExecuted(Envelope {
-        seq: None,
-        timestamp: ts(),
-        user_id: user_id.clone(),
-        data: Trade {
-            trade_id: trade_id.to_owned(),
-            symbol: Symbol::new("NVDA").expect("valid symbol"),
-            side: OrderSide::Sell,
-            quantity: Decimal::from(25),
-            price: dec(52_050),
-            pnl: Some(dec(125_000)),
-            executed_at: ts(),
-            strategy_id: Some("strategy-xyz".to_owned()),
-        },
-    })
 }
 
 async fn publish(log: &dyn EventLog, event: Event, dedupe_id: &str) -> Published {
@@ -161,7 +67,7 @@ async fn publish(log: &dyn EventLog, event: Event, dedupe_id: &str) -> Published
 }
 
 /// Reads every event after `after`, page by page.
-async fn read_all(log: &dyn EventLog, user_id: &UserId, after: u64) -> Vec<super::StoredEvent> {
+async fn read_all(log: &dyn EventLog, user_id: &UserId, after: u64) -> Vec<StoredEvent> {
     let mut events = Vec::new();
     let mut last = after;
     loop {
@@ -394,7 +300,7 @@ pub async fn snapshot_holds_the_latest_state<F: Fixture>() {
         ("o-1", OrderStatus::PartiallyFilled)
     );
     assert_eq!(snapshot.account.expect("account").cash, dec(2));
-    assert_eq!(snapshot.trades.len(), super::SNAPSHOT_TRADES);
+    assert_eq!(snapshot.trades.len(), SNAPSHOT_TRADES);
     assert_eq!(snapshot.trades[0].trade_id, "t-59");
 }
 
@@ -484,7 +390,7 @@ pub async fn invalid_events_change_nothing<F: Fixture>() {
     let log = fixture.log();
     let u = user("conf-invalid");
     publish(&*log, account(&u, 1), "ok").await;
-    for bad in [String::new(), "x".repeat(super::MAX_DEDUPE_ID_LEN + 1)] {
+    for bad in [String::new(), "x".repeat(crate::log::MAX_DEDUPE_ID_LEN + 1)] {
         let result = log.publish(&NewEvent::new(account(&u, 2), bad)).await;
         assert!(matches!(result, Err(LogError::InvalidEvent(_))), "{result:?}");
     }

@@ -6,7 +6,7 @@
 //! Readers use the notification fast path, and repair gaps with
 //! [`EventLog::read_after`] (bounded) or fall back to [`EventLog::snapshot`].
 //!
-//! Beside the log, [`index::IngestIndex`] (same two backends) keeps what the
+//! Beside the log, the ingest index (same two backends) keeps what the
 //! ingest functions need: holders per symbol and the broker account → user
 //! directory.
 
@@ -16,19 +16,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use crate::event::{Account, Event, Order, Position, Trade, UserId};
+use common::event::{Event, UserId};
+pub use common::protocol::Snapshot;
 
-#[cfg(feature = "conformance")]
-pub mod conformance;
-pub mod index;
-pub mod memory;
-pub mod redis;
+use crate::error::LogError;
+use crate::leases::Leases;
 
 /// Longest accepted dedupe id, in bytes (it becomes part of a Redis key).
 pub const MAX_DEDUPE_ID_LEN: usize = 200;
-
-/// Most recent trades kept in the snapshot.
-pub const SNAPSHOT_TRADES: usize = 50;
 
 /// How the log keeps history; the same for both backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,22 +38,6 @@ impl Default for LogSettings {
     fn default() -> Self {
         Self { stream_maxlen: 10_000, dedupe_ttl: std::time::Duration::from_secs(86_400) }
     }
-}
-
-/// Why the log refused or failed an operation.
-#[derive(Debug, thiserror::Error)]
-pub enum LogError {
-    /// The backend cannot be reached or did not answer in time. Nothing
-    /// was changed as far as the caller can tell; retrying with the same
-    /// dedupe id is safe.
-    #[error("event log unavailable: {0}")]
-    Unavailable(String),
-    /// The event cannot be published as given.
-    #[error("invalid event: {0}")]
-    InvalidEvent(&'static str),
-    /// The backend answered with something this code cannot read.
-    #[error("corrupt data in event log: {0}")]
-    Corrupt(String),
 }
 
 /// An event to publish, with the id that makes retries idempotent.
@@ -77,7 +56,7 @@ impl NewEvent {
         Self { event, dedupe_id: dedupe_id.into() }
     }
 
-    fn validate(&self) -> Result<(), LogError> {
+    pub(crate) fn validate(&self) -> Result<(), LogError> {
         if self.dedupe_id.is_empty() || self.dedupe_id.len() > MAX_DEDUPE_ID_LEN {
             return Err(LogError::InvalidEvent("dedupe id must be 1 to 200 bytes"));
         }
@@ -133,24 +112,6 @@ pub enum ReadAfter {
     EpochChanged { epoch: Option<String>, head: u64 },
 }
 
-/// The user's full current state, consistent with `seq`: it holds exactly
-/// the effects of events `1..=seq` of `epoch`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Snapshot {
-    /// The history this state belongs to; `None` before the first event.
-    pub epoch: Option<String>,
-    /// The last seq whose effect is included.
-    pub seq: u64,
-    /// Open positions, by symbol.
-    pub positions: Vec<Position>,
-    /// Open orders, by order id.
-    pub orders: Vec<Order>,
-    /// Latest balances.
-    pub account: Option<Account>,
-    /// The most recent trades, newest first, at most [`SNAPSHOT_TRADES`].
-    pub trades: Vec<Trade>,
-}
-
 /// What followers are told.
 #[derive(Debug, Clone)]
 pub enum Notice {
@@ -200,7 +161,7 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
 
     /// The connection leases kept beside this log: in Redis for the Redis
     /// log (shared by every gateway), in process for the in-memory one.
-    fn leases(&self) -> Arc<dyn crate::leases::Leases>;
+    fn leases(&self) -> Arc<dyn Leases>;
 
     /// Whether the backend answers right now (health checks).
     async fn ping(&self) -> Result<(), LogError>;

@@ -11,10 +11,10 @@ use fred::prelude::{ClientLike, Error as FredError, HashesInterface, KeysInterfa
 use fred::types::{ClusterHash, CustomCommand};
 
 use super::{corrupt, unavailable, RedisLog};
-use crate::event::{Account, Position, Symbol, UserId};
+use crate::error::LogError;
+use crate::index::{check_account_id, IngestIndex, HOLDERS_PAGE, READ_CHUNK};
 use crate::keys::{self, UserKeys};
-use crate::log::index::{check_account_id, IngestIndex, HOLDERS_PAGE, READ_CHUNK};
-use crate::log::LogError;
+use common::event::{Account, Position, Symbol, UserId};
 #[async_trait]
 impl IngestIndex for RedisLog {
     /// `SSCAN` pages of [`HOLDERS_PAGE`]: a page may repeat a member while

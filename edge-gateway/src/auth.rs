@@ -10,14 +10,15 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::defaults;
-use crate::event::UserId;
+use common::event::UserId;
+use common::protocol::close::Unauthenticated;
+pub use common::protocol::SESSION_COOKIE;
 
 #[cfg(test)]
 mod tests;
 
-/// The cookie browsers carry the session token in (`Cookie: session=<jwt>`).
-pub const SESSION_COOKIE: &str = "session";
+/// Clock skew tolerated on `exp`/`nbf` unless configured, seconds.
+pub const DEFAULT_LEEWAY_SECS: u64 = 5;
 
 /// Longest token accepted, in bytes. Real tokens stay well under 2 KiB; the
 /// cap keeps a hostile header from buying base64 and JSON work.
@@ -86,10 +87,16 @@ impl AuthError {
     /// (at most 123 bytes). It never says which check failed beyond what the
     /// client can act on: sign in, refresh, or nothing.
     pub fn reason(&self) -> &'static str {
+        self.unauthenticated().reason()
+    }
+
+    /// What the client is told, as the protocol's close value
+    /// (`Close::Unauthenticated`) and the REST error both carry it.
+    pub fn unauthenticated(&self) -> Unauthenticated {
         match self {
-            AuthError::Missing => "Authentication required",
-            AuthError::Expired => "Session expired",
-            AuthError::NotYetValid => "Token not yet valid",
+            AuthError::Missing => Unauthenticated::Missing,
+            AuthError::Expired => Unauthenticated::Expired,
+            AuthError::NotYetValid => Unauthenticated::NotYetValid,
             AuthError::Malformed
             | AuthError::BadSignature
             | AuthError::WrongAlgorithm
@@ -97,8 +104,8 @@ impl AuthError {
             | AuthError::WrongAudience
             | AuthError::MissingExpiry
             | AuthError::MissingSubject
-            | AuthError::InvalidSubject => "Invalid token",
-            AuthError::InvalidKey(_) | AuthError::Signing => "Authentication unavailable",
+            | AuthError::InvalidSubject => Unauthenticated::Invalid,
+            AuthError::InvalidKey(_) | AuthError::Signing => Unauthenticated::Unavailable,
         }
     }
 }
@@ -182,7 +189,7 @@ impl fmt::Debug for JwtKey {
 }
 
 /// What a [`JwtValidator`] checks. Read from the environment by
-/// `JwtConfig::from_source` in [`crate::config`].
+/// `crate::config::jwt_from_source`.
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
     key: JwtKey,
@@ -194,7 +201,7 @@ pub struct JwtConfig {
 impl JwtConfig {
     /// A config with no issuer or audience check and the default leeway.
     pub fn new(key: JwtKey) -> Self {
-        Self { key, issuer: None, audience: None, leeway_secs: defaults::JWT_LEEWAY_SECS }
+        Self { key, issuer: None, audience: None, leeway_secs: DEFAULT_LEEWAY_SECS }
     }
 
     /// Requires `iss` to be present and equal to `issuer`.

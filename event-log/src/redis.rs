@@ -23,13 +23,16 @@ use fred::types::{ClusterHash, CustomCommand, MultipleKeys, MultipleValues};
 use tokio::sync::{broadcast, OnceCell};
 use tokio::task::JoinHandle;
 
-use super::{
-    new_epoch, parse_notify_payload, Encoded, EventLog, LogError, LogSettings, NewEvent, Notice, Published, ReadAfter,
-    Snapshot, SnapshotEffect, StoredEvent, NOTICE_CAPACITY, SNAPSHOT_TRADES,
-};
-use crate::event::UserId;
+use common::protocol::SNAPSHOT_TRADES;
+
+use crate::error::LogError;
 use crate::keys::{self, UserKeys};
 use crate::leases::{Leases, RedisLeases};
+use crate::log::{
+    new_epoch, parse_notify_payload, Encoded, EventLog, LogSettings, NewEvent, Notice, Published, ReadAfter, Snapshot,
+    SnapshotEffect, StoredEvent, NOTICE_CAPACITY,
+};
+use common::event::UserId;
 
 mod index;
 #[cfg(test)]
@@ -472,9 +475,9 @@ impl EventLog for RedisLog {
         else {
             return Err(corrupt("snapshot reply"));
         };
-        let mut positions: Vec<crate::event::Position> = decode_all(positions, "snapshot position")?;
+        let mut positions: Vec<common::event::Position> = decode_all(positions, "snapshot position")?;
         positions.sort_by(|a, b| a.symbol.cmp(&b.symbol));
-        let mut orders: Vec<crate::event::Order> = decode_all(orders, "snapshot order")?;
+        let mut orders: Vec<common::event::Order> = decode_all(orders, "snapshot order")?;
         orders.sort_by(|a, b| a.order_id.cmp(&b.order_id));
         let account = match optional_string(account) {
             Some(json) => Some(serde_json::from_str(&json).map_err(|e| LogError::Corrupt(format!("account: {e}")))?),

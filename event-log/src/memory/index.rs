@@ -6,9 +6,9 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 
 use super::MemoryLog;
-use crate::event::{Account, Position, Symbol, UserId};
-use crate::log::index::{check_account_id, IngestIndex};
-use crate::log::LogError;
+use crate::error::LogError;
+use crate::index::{check_account_id, IngestIndex};
+use common::event::{Account, Position, Symbol, UserId};
 
 /// The index part of the memory log's state.
 #[derive(Debug, Default)]

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::event::UserId;
-use common::keys::UserKeys;
-use common::log::conformance::{self, Fixture};
-use common::log::index::IngestIndex;
-use common::log::redis::RedisLog;
-use common::log::{EventLog, LogError, LogSettings, NewEvent, Notice, Published, ReadAfter};
+use event_log::conformance::{self, Fixture};
+use event_log::index::IngestIndex;
+use event_log::keys::UserKeys;
+use event_log::redis::RedisLog;
+use event_log::{EventLog, LogError, LogSettings, NewEvent, Notice, Published, ReadAfter};
 use test_support::redis::RedisServer;
 use test_support::wait;
 
@@ -46,7 +46,7 @@ impl Fixture for Redis {
     }
 }
 
-common::conformance_suite!(Redis);
+event_log::conformance_suite!(Redis);
 
 fn user(name: &str) -> UserId {
     UserId::new(name).expect("valid user id")

@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use common::event::UserId;
-use common::log::conformance::Fixture;
-use common::log::index::IngestIndex;
-use common::log::memory::MemoryLog;
-use common::log::{EventLog, LogSettings};
+use event_log::conformance::Fixture;
+use event_log::index::IngestIndex;
+use event_log::memory::MemoryLog;
+use event_log::{EventLog, LogSettings};
 
 struct Memory(Arc<MemoryLog>);
 
@@ -30,4 +30,4 @@ impl Fixture for Memory {
     }
 }
 
-common::conformance_suite!(Memory);
+event_log::conformance_suite!(Memory);

@@ -6,11 +6,13 @@ use std::time::Duration;
 use fred::prelude::Value;
 use fred::types::scripts::Script;
 
+use common::event::{OrderStatus, UserId};
+use common::fixtures as conformance;
+
 use super::{publish_script_call, PublishArgs, PUBLISH_LUA};
-use crate::event::{OrderStatus, UserId};
+use crate::error::LogError;
 use crate::keys::UserKeys;
-use crate::log::conformance;
-use crate::log::{Encoded, LogError, LogSettings, NewEvent};
+use crate::log::{Encoded, LogSettings, NewEvent};
 
 const EPOCH: &str = "00000000000000ab";
 

@@ -4,7 +4,7 @@
 //! can touch them all in Redis Cluster. `UserId` admits no `{` or `}`, so a
 //! user id cannot change the tag.
 
-use crate::event::{Symbol, UserId};
+use common::event::{Symbol, UserId};
 
 /// Prefix of every key this system writes, so it can share a Redis.
 pub const PREFIX: &str = "ps";

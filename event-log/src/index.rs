@@ -4,14 +4,14 @@
 //! pipelined round trips instead of one per user.
 //!
 //! Both backends implement [`IngestIndex`] and pass the same conformance
-//! cases as for [`super::EventLog`].
+//! cases as for [`crate::EventLog`].
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::LogError;
-use crate::event::{Account, Position, Symbol, UserId};
+use crate::error::LogError;
+use common::event::{Account, Position, Symbol, UserId};
 
 /// Longest accepted broker account id, in bytes.
 pub const MAX_ACCOUNT_ID_LEN: usize = 128;

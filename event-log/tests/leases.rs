@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::event::UserId;
-use common::leases::{Leases, MemoryLeases, RedisLeases};
-use common::log::redis::RedisLog;
-use common::log::LogSettings;
+use event_log::leases::{Leases, MemoryLeases, RedisLeases};
+use event_log::redis::RedisLog;
+use event_log::LogSettings;
 use test_support::redis::RedisServer;
 use test_support::wait;
 

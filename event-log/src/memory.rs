@@ -13,12 +13,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use super::{
-    new_epoch, Encoded, EventLog, LogError, LogSettings, NewEvent, Notice, Published, ReadAfter, Snapshot, StoredEvent,
-    NOTICE_CAPACITY, SNAPSHOT_TRADES,
-};
-use crate::event::{Account, Event, Order, Position, Trade, UserId};
+use common::event::{Account, Event, Order, Position, Trade, UserId};
+use common::protocol::SNAPSHOT_TRADES;
+
+use crate::error::LogError;
 use crate::leases::{Leases, MemoryLeases};
+use crate::log::{
+    new_epoch, Encoded, EventLog, LogSettings, NewEvent, Notice, Published, ReadAfter, Snapshot, StoredEvent,
+    NOTICE_CAPACITY,
+};
 
 mod index;
 
