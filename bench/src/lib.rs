@@ -28,6 +28,7 @@
 //!   `src/bin/`) — and a bare client connection to each.
 //! - [`load`]: S1's and S5's load and what it measured.
 //! - [`socketio`]: a minimal Socket.IO v5 client over WebSocket.
+//! - [`client`]: what every bare client socket shares (buffer sizes).
 //! - [`target`]: the Redis under test: our own `redis-server`, or a loopback
 //!   URL; flushing and script loading between phases.
 //! - [`redis_benchmark`]: runs the `redis-benchmark` tool and reads its CSV.
@@ -36,7 +37,8 @@
 //! - [`report`]: a scenario's result: a Markdown table and JSON.
 //! - [`Error`]: why a scenario could not run.
 
-mod error;
+pub mod client;
+pub mod error;
 pub mod load;
 pub mod measure;
 pub mod redis_benchmark;

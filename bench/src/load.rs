@@ -19,10 +19,10 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::error::Error;
 use crate::measure::Latencies;
 use crate::system::{self, events, Connection, Kind, System};
 use crate::target::Target;
-use crate::Error;
 
 /// Handshakes in flight at once while the connections open.
 pub const CONNECT_CONCURRENCY: usize = 64;

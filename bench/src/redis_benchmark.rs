@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::Error;
+use crate::error::Error;
 
 const TOOL: &str = "redis-benchmark";
 const INSTALL_HINT: &str = "Debian/Ubuntu: `apt-get install -y redis-tools`; macOS: `brew install redis`";

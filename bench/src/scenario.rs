@@ -2,7 +2,8 @@
 //! a `--smoke` mode for CI) and an async `run` that returns a [`Report`];
 //! [`Scenario`] is the binary's list of subcommands.
 
-use crate::{Error, Report};
+use crate::error::Error;
+use crate::report::Report;
 
 pub mod bandwidth;
 pub mod connections;

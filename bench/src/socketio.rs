@@ -23,6 +23,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::client::client_config;
+
 /// The longest a connect (WebSocket upgrade, Engine.IO open, Socket.IO
 /// CONNECT ack) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,9 +80,8 @@ impl SocketIo {
         let received = Arc::new(AtomicU64::new(0));
         let stream = Counted { inner: stream, received: Arc::clone(&received) };
         let url = format!("ws://{host}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(crate::system::client_config()))
-            .await
-            .map_err(ws_error)?;
+        let (ws, _) =
+            tokio_tungstenite::client_async_with_config(url, stream, Some(client_config())).await.map_err(ws_error)?;
         let mut socket = Self { ws, sid: String::new(), received };
 
         match socket.next_packet().await? {

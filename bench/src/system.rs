@@ -37,13 +37,13 @@ use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, BufReader, ReadBuf}
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::client::client_config;
+use crate::error::Error;
 use crate::measure::{rss_kib, ProcessCpu};
 use crate::socketio::SocketIo;
-use crate::Error;
 
 /// The secret every system's tokens are signed with.
 pub const JWT_SECRET: &str = "bench-jwt-secret-0123456789abcdef-0123456789abcdef";
@@ -487,12 +487,6 @@ impl Connector {
     }
 }
 
-/// The bench's client sockets: small buffers, so that tens of thousands
-/// of them fit (tungstenite reads into a 128 KiB buffer by default).
-pub fn client_config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(4 * 1024).write_buffer_size(0)
-}
-
 /// The source address of connection `n`: 127.0.0.2, then .3, … every
 /// [`PER_SOURCE_ADDRESS`] connections. Never 127.0.0.1, where the systems
 /// listen: a client port taken there could collide with a port a system is
@@ -745,7 +739,7 @@ pub mod events {
     use event_log::{EventLog, NewEvent};
     use rust_decimal::Decimal;
 
-    use crate::Error;
+    use crate::error::Error;
 
     /// The order id prefix the observers look event indices up by.
     pub const ORDER_PREFIX: &str = "bench-o-";
@@ -790,26 +784,10 @@ pub mod events {
     }
 
     fn position(symbol: &str, price: Decimal) -> Position {
-        let quantity = Decimal::from(SEED_QTY);
-        let entry = Decimal::from(100);
-        let valuation =
-            common::pnl::valuation(PositionSide::Long, quantity, entry, price).unwrap_or(common::pnl::Valuation {
-                market_value: Decimal::ZERO,
-                unrealized_pnl: Decimal::ZERO,
-                unrealized_pnl_percent: Decimal::ZERO,
-            });
-        Position {
-            symbol: Symbol::new(symbol).unwrap_or_else(|_| Symbol::new("X").expect("a valid symbol")),
-            quantity,
-            current_price: price,
-            entry_price: entry,
-            unrealized_pnl: valuation.unrealized_pnl,
-            unrealized_pnl_percent: valuation.unrealized_pnl_percent,
-            market_value: valuation.market_value,
-            side: PositionSide::Long,
-            strategy_id: None,
-            opened_at: None,
-        }
+        let symbol = Symbol::new(symbol).unwrap_or_else(|_| Symbol::new("X").expect("a valid symbol"));
+        // The bench's own quantities and prices: far from `Decimal`'s range.
+        common::pnl::position(symbol, PositionSide::Long, Decimal::from(SEED_QTY), Decimal::from(100), price)
+            .expect("bench positions value without overflow")
     }
 
     /// A `position_update` like the ones our price-ticks function publishes.

@@ -9,7 +9,7 @@ use fred::prelude::{Builder, ClientLike, Config, LuaInterface, ServerConfig};
 use fred::types::InfoKind;
 use test_support::redis::RedisServer;
 
-use crate::Error;
+use crate::error::Error;
 
 /// Often a developer's own Redis; never a bench target.
 const DEFAULT_REDIS_PORT: u16 = 6379;

@@ -4,6 +4,15 @@
 
 use common::protocol::close::{Close, Reconnect};
 
+/// How the last session was closed by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseInfo {
+    /// The close code, if the frame had one.
+    pub code: Option<u16>,
+    /// The gateway's human-readable reason.
+    pub reason: String,
+}
+
 /// How a session ended, as the driver sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Ended {

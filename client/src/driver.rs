@@ -12,13 +12,12 @@ use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use crate::backoff::Backoff;
-use crate::close::{self, Ended, Next};
+use crate::close::{self, CloseInfo, Ended, Next};
 use crate::config::ClientConfig;
 use crate::metrics::{add, Counters};
 use crate::rest::{Rest, RestError, RestPortfolio};
 use crate::state::{Merge, PortfolioState};
 use crate::status::Status;
-use crate::CloseInfo;
 
 /// Why the client should stop, set by the handle or the poller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

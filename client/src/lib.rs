@@ -52,6 +52,7 @@ mod session;
 pub mod state;
 pub mod status;
 
+pub use close::CloseInfo;
 pub use common::protocol::close::{Close, Reconnect};
 pub use config::{ClientConfig, Credentials, Observer};
 pub use error::ClientError;
@@ -98,15 +99,6 @@ impl Client {
         let task = tokio::spawn(Driver::new(shared.clone()).run().instrument(span));
         Ok(ClientHandle { shared, state, status, task: Some(task) })
     }
-}
-
-/// How the last session was closed by the gateway.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CloseInfo {
-    /// The close code, if the frame had one.
-    pub code: Option<u16>,
-    /// The gateway's human-readable reason.
-    pub reason: String,
 }
 
 /// The caller's side of a running client. Dropping it stops the client

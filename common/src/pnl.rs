@@ -30,7 +30,7 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::event::{Position, PositionSide};
+use crate::event::{Position, PositionSide, Symbol};
 
 #[cfg(test)]
 mod tests;
@@ -135,6 +135,31 @@ pub fn valuation_exact(
     };
 
     Ok(Valuation { market_value, unrealized_pnl, unrealized_pnl_percent })
+}
+
+/// A position opened at `entry_price`, valued at `current_price` (rounded),
+/// with no strategy and no opening time: the one way a position is built
+/// from its basics (set the rest with struct update syntax).
+pub fn position(
+    symbol: Symbol,
+    side: PositionSide,
+    quantity: Decimal,
+    entry_price: Decimal,
+    current_price: Decimal,
+) -> Result<Position, PnlError> {
+    let unvalued = Position {
+        symbol,
+        quantity,
+        current_price,
+        entry_price,
+        unrealized_pnl: Decimal::ZERO,
+        unrealized_pnl_percent: Decimal::ZERO,
+        market_value: Decimal::ZERO,
+        side,
+        strategy_id: None,
+        opened_at: None,
+    };
+    revalue(&unvalued, current_price)
 }
 
 /// The position re-priced at `new_price`: `currentPrice`, `marketValue`,

@@ -10,6 +10,9 @@ use broker::{AccountId, Broker, BrokerAccount, BrokerError, BrokerPosition};
 use common::event::{OrderSide, PositionSide, Symbol};
 use rust_decimal::Decimal;
 
+/// The demo users; each has a simulated broker account `acct-<user>`.
+pub const DEMO_USERS: [&str; 3] = ["alice", "bob", "carol"];
+
 /// Starting cash of every demo account.
 const STARTING_CASH: i64 = 100_000;
 

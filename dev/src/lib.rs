@@ -29,8 +29,7 @@ mod broker;
 mod page;
 mod simulator;
 
-/// The demo users; each has a simulated broker account `acct-<user>`.
-pub const DEMO_USERS: [&str; 3] = ["alice", "bob", "carol"];
+pub use broker::DEMO_USERS;
 
 /// Dev mode's settings: the gateway's, plus the simulator's pace.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use edge_gateway::auth::{
 };
 use serde::Deserialize;
 
-use crate::DEMO_USERS;
+use crate::broker::DEMO_USERS;
 
 const INDEX: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");

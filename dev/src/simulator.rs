@@ -14,8 +14,8 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+use crate::broker::DEMO_USERS;
 use crate::broker::{account_of, SimBroker, SYMBOLS};
-use crate::DEMO_USERS;
 
 /// Drives the market and the orders until aborted.
 #[derive(Debug)]

@@ -15,3 +15,6 @@ pub enum LogError {
     #[error("corrupt data in event log: {0}")]
     Corrupt(String),
 }
+
+/// What the log's operations return.
+pub type LogResult<T> = Result<T, LogError>;

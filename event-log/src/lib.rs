@@ -31,5 +31,5 @@ pub mod redis;
 pub mod shutdown;
 
 pub use backend::{open, Backend, Role, Store};
-pub use error::LogError;
+pub use error::{LogError, LogResult};
 pub use log::{EventLog, LogSettings, NewEvent, Notice, Published, ReadAfter, SharedLog, Snapshot, StoredEvent};

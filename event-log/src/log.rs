@@ -19,7 +19,7 @@ use tokio::sync::broadcast;
 use common::event::{Event, UserId};
 pub use common::protocol::Snapshot;
 
-use crate::error::LogError;
+use crate::error::{LogError, LogResult};
 use crate::leases::Leases;
 
 /// Longest accepted dedupe id, in bytes (it becomes part of a Redis key).
@@ -134,13 +134,7 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
 
     /// Up to `limit` events after seq `after` of `user`, checked against the
     /// reader's `epoch` (`None`: the reader has none yet).
-    async fn read_after(
-        &self,
-        user: &UserId,
-        epoch: Option<&str>,
-        after: u64,
-        limit: usize,
-    ) -> Result<ReadAfter, LogError>;
+    async fn read_after(&self, user: &UserId, epoch: Option<&str>, after: u64, limit: usize) -> LogResult<ReadAfter>;
 
     /// The user's current state, read atomically with its seq and epoch.
     async fn snapshot(&self, user: &UserId) -> Result<Snapshot, LogError>;

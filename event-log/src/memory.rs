@@ -16,7 +16,7 @@ use tokio::sync::broadcast;
 use common::event::{Account, Event, Order, Position, Trade, UserId};
 use common::protocol::SNAPSHOT_TRADES;
 
-use crate::error::LogError;
+use crate::error::{LogError, LogResult};
 use crate::leases::{Leases, MemoryLeases};
 use crate::log::{
     new_epoch, Encoded, EventLog, LogSettings, NewEvent, Notice, Published, ReadAfter, Snapshot, StoredEvent,
@@ -171,13 +171,7 @@ impl EventLog for MemoryLog {
         events.iter().map(|event| self.publish_locked(&mut state, event, now)).collect()
     }
 
-    async fn read_after(
-        &self,
-        user: &UserId,
-        epoch: Option<&str>,
-        after: u64,
-        limit: usize,
-    ) -> Result<ReadAfter, LogError> {
+    async fn read_after(&self, user: &UserId, epoch: Option<&str>, after: u64, limit: usize) -> LogResult<ReadAfter> {
         let state = self.lock();
         let Some(log) = state.users.get(user) else {
             return Ok(if epoch.is_some() || after > 0 {

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 use common::protocol::SNAPSHOT_TRADES;
 
-use crate::error::LogError;
+use crate::error::{LogError, LogResult};
 use crate::keys::{self, UserKeys};
 use crate::leases::{Leases, RedisLeases};
 use crate::log::{
@@ -432,13 +432,7 @@ impl EventLog for RedisLog {
         results
     }
 
-    async fn read_after(
-        &self,
-        user: &UserId,
-        epoch: Option<&str>,
-        after: u64,
-        limit: usize,
-    ) -> Result<ReadAfter, LogError> {
+    async fn read_after(&self, user: &UserId, epoch: Option<&str>, after: u64, limit: usize) -> LogResult<ReadAfter> {
         let keys = UserKeys::new(user);
         let args = vec![after.to_string(), limit.max(1).to_string(), epoch.unwrap_or_default().to_owned()];
         let reply = self.eval(&self.inner.read_after, vec![keys.meta, keys.events], args).await?;

@@ -288,20 +288,13 @@ fn position_from(
         });
     };
     let current_price = broker.current_price.unwrap_or(fill.price);
-    let valuation = pnl::valuation(broker.side, broker.quantity, broker.average_entry_price, current_price)
+    let valued = pnl::position(symbol.clone(), broker.side, broker.quantity, broker.average_entry_price, current_price)
         .map_err(|e| Error::Broker(broker::BrokerError::Malformed(format!("position of {symbol}: {e}"))))?;
     let same = previous.filter(|p| p.side == broker.side);
     Ok(Position {
-        symbol,
-        quantity: broker.quantity,
-        current_price,
-        entry_price: broker.average_entry_price,
-        unrealized_pnl: valuation.unrealized_pnl,
-        unrealized_pnl_percent: valuation.unrealized_pnl_percent,
-        market_value: valuation.market_value,
-        side: broker.side,
         strategy_id: same.and_then(|p| p.strategy_id.clone()),
         opened_at: Some(same.and_then(|p| p.opened_at).unwrap_or(message.timestamp)),
+        ..valued
     })
 }
 

@@ -26,10 +26,10 @@ use rand::{Rng as _, SeedableRng as _};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::error::Error;
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
 use crate::system::{self, events, Kind, Locations, Settings, System};
 use crate::target::Target;
-use crate::Error;
 
 /// Seconds in a trading day (6.5 h).
 pub const TRADING_DAY_SECS: u32 = 23_400;

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::error::Error;
 use crate::load;
 use crate::measure::{own_rss_kib, require_open_files};
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
 use crate::system::{Kind, Settings, System, Under};
-use crate::Error;
 
 /// Default connections.
 pub const DEFAULT_CONNECTIONS: usize = 10_000;

@@ -22,12 +22,12 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use crate::error::Error;
 use crate::load;
 use crate::measure::{median, require_open_files, Latencies};
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
 use crate::system::{self, events, Kind, Settings, System, Under};
 use crate::target::Target;
-use crate::Error;
 
 /// Default holders.
 pub const DEFAULT_HOLDERS: usize = 10_000;

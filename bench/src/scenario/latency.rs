@@ -18,12 +18,12 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use crate::error::Error;
 use crate::load::{self, Load, Outcome, Summary};
 use crate::measure::Latencies;
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
 use crate::system::{self, events, Kind, Settings, System, Under};
 use crate::target::Target;
-use crate::Error;
 
 /// Default users, one connection each.
 pub const DEFAULT_USERS: usize = 1_000;

@@ -18,11 +18,11 @@ use fred::prelude::LuaInterface;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use crate::error::Error;
 use crate::measure::{median, Latencies, ProcessCpu};
 use crate::redis_benchmark::{self, Measured, RedisBenchmark};
 use crate::report::{Environment, Goal, Report, Row};
 use crate::target::Target;
-use crate::Error;
 
 mod script_call;
 mod workload;

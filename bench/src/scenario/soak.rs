@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::error::Error;
 use crate::report::{Comparison, Figure, Goal, Report};
 use crate::scenario::latency;
 use crate::system::Kind;
-use crate::Error;
 
 /// Seconds of load of [`Options::default`] (the library's; the command
 /// line takes S1's `--seconds`).

@@ -17,7 +17,7 @@ use common::config::Secret;
 use common::event::{Account, Envelope, Event, Position, PositionSide, Symbol, Timestamp, UserId};
 use event_log::index::IngestIndex;
 use event_log::redis::RedisLog;
-use event_log::{EventLog, LogError, LogSettings, NewEvent, Notice, Published, ReadAfter, Snapshot};
+use event_log::{EventLog, LogError, LogResult, LogSettings, NewEvent, Notice, Published, ReadAfter, Snapshot};
 use functions::signature::{self, Verifier, SIGNATURE_HEADER};
 use functions::{app, AppState, Deps, Function, Limits};
 use http_body_util::{BodyExt, Full};
@@ -145,25 +145,14 @@ pub(crate) fn dec(text: &str) -> rust_decimal::Decimal {
 }
 
 pub(crate) fn position_event(user: &UserId, symbol: &str, qty: &str, entry: &str, price: &str) -> Event {
-    let (qty, entry, price) = (dec(qty), dec(entry), dec(price));
-    let valuation = common::pnl::valuation(PositionSide::Long, qty, entry, price).expect("valuation");
-    Event::PositionUpdate(Envelope {
-        seq: None,
-        timestamp: Timestamp::now(),
-        user_id: user.clone(),
-        data: Position {
-            symbol: symbol_of(symbol),
-            quantity: qty,
-            current_price: price,
-            entry_price: entry,
-            unrealized_pnl: valuation.unrealized_pnl,
-            unrealized_pnl_percent: valuation.unrealized_pnl_percent,
-            market_value: valuation.market_value,
-            side: PositionSide::Long,
-            strategy_id: Some("strategy-xyz".into()),
-            opened_at: Some("2026-01-03T09:30:00.000Z".parse().expect("timestamp")),
-        },
-    })
+    let position = common::pnl::position(symbol_of(symbol), PositionSide::Long, dec(qty), dec(entry), dec(price))
+        .expect("valuation");
+    let position = Position {
+        strategy_id: Some("strategy-xyz".into()),
+        opened_at: Some("2026-01-03T09:30:00.000Z".parse().expect("timestamp")),
+        ..position
+    };
+    Envelope::new(user.clone(), Timestamp::now(), position).into()
 }
 
 pub(crate) fn account_event(user: &UserId, equity: &str, day_pnl: &str) -> Event {
@@ -312,13 +301,7 @@ impl EventLog for FlakyLog {
         results
     }
 
-    async fn read_after(
-        &self,
-        user: &UserId,
-        epoch: Option<&str>,
-        after: u64,
-        limit: usize,
-    ) -> Result<ReadAfter, LogError> {
+    async fn read_after(&self, user: &UserId, epoch: Option<&str>, after: u64, limit: usize) -> LogResult<ReadAfter> {
         self.inner.read_after(user, epoch, after, limit).await
     }
 

@@ -7,7 +7,7 @@ use common::event::Event;
 use event_log::redis::publish_script_call;
 use event_log::{LogSettings, NewEvent};
 
-use crate::Error;
+use crate::error::Error;
 
 /// The script under test, the very one `RedisLog` runs.
 pub(super) const PUBLISH_LUA: &str = event_log::redis::PUBLISH_SCRIPT;

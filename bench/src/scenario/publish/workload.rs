@@ -6,7 +6,7 @@ use common::event::{Account, Envelope, Event, Position, PositionSide, Symbol, Ti
 use event_log::NewEvent;
 use rust_decimal::Decimal;
 
-use crate::Error;
+use crate::error::Error;
 
 const SYMBOLS: [&str; 8] = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "GOOGL", "META", "BRK.B"];
 
