@@ -13,7 +13,7 @@ use crate::error::Error;
 pub(super) const PUBLISH_LUA: &str = event_log::redis::PUBLISH_SCRIPT;
 
 /// Where the script lives, for the reproduce commands.
-pub(super) const PUBLISH_LUA_PATH: &str = "common/src/log/redis/publish.lua";
+pub(super) const PUBLISH_LUA_PATH: &str = "event-log/src/redis/publish.lua";
 
 /// An epoch id for a user's first event (16 hex digits, like the log's own).
 pub(super) const EPOCH: &str = "00000000be4c4000";
