@@ -247,7 +247,7 @@ impl Hub {
     /// Reads what was missed since `last`, or re-snapshots when it cannot.
     async fn repair(&mut self) {
         let Some(last) = self.last else { return };
-        match self.read_missed(self.epoch.clone().as_deref(), last).await {
+        match self.read_missed(self.epoch.as_deref(), last).await {
             Missed::Events { epoch, events, .. } => {
                 if self.epoch.is_none() {
                     self.epoch = epoch;
