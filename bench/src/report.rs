@@ -37,6 +37,26 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+impl Report {
+    /// A report that compares systems (no throughput rows): its scenario,
+    /// machine and options; the caller adds figures, comparisons, goals and
+    /// notes with struct update syntax.
+    pub fn comparing(scenario: &str, environment: Environment, options: &impl Serialize) -> Self {
+        Self {
+            scenario: scenario.to_owned(),
+            environment,
+            parameters: serde_json::to_value(options).unwrap_or_default(),
+            baseline: None,
+            rows: Vec::new(),
+            figures: Vec::new(),
+            comparisons: Vec::new(),
+            goals: Vec::new(),
+            commands: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
 /// Where a report was measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Environment {

@@ -2,6 +2,9 @@
 //! a `--smoke` mode for CI) and an async `run` that returns a [`Report`];
 //! [`Scenario`] is the binary's list of subcommands.
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+
 use crate::error::Error;
 use crate::report::Report;
 
@@ -11,6 +14,19 @@ pub mod fanout;
 pub mod latency;
 pub mod publish;
 pub mod soak;
+
+/// `value` of `--flag` must lie in `range`; the error names both.
+pub(crate) fn check_range<T: PartialOrd + Display>(
+    flag: &str,
+    value: T,
+    range: RangeInclusive<T>,
+) -> Result<(), Error> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::InvalidOption(format!("--{flag} must be {}..={}", range.start(), range.end())))
+    }
+}
 
 /// The scenarios, one subcommand each.
 #[derive(Debug, Clone, clap::Subcommand)]

@@ -28,6 +28,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
+use crate::scenario::check_range;
 use crate::system::{self, events, Kind, Locations, Settings, System};
 use crate::target::Target;
 
@@ -100,10 +101,9 @@ impl Options {
             o.day_seconds = SMOKE_DAY_SECS;
             o.speedup = SMOKE_SPEEDUP;
         }
-        let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(Error::InvalidOption(what.to_owned())) };
-        check((1..=86_400).contains(&o.day_seconds), "--day-seconds must be 1..=86400")?;
-        check((1..=1_000).contains(&o.speedup), "--speedup must be 1..=1000")?;
-        check((1..=100).contains(&o.positions), "--positions must be 1..=100")?;
+        check_range("day-seconds", o.day_seconds, 1..=86_400)?;
+        check_range("speedup", o.speedup, 1..=1_000)?;
+        check_range("positions", o.positions, 1..=100)?;
         Ok(o)
     }
 
@@ -341,11 +341,6 @@ fn report(
     ];
     let ours_kb = per_day(wire);
     Report {
-        scenario: "bandwidth".to_owned(),
-        environment,
-        parameters: serde_json::to_value(options).unwrap_or_default(),
-        baseline: None,
-        rows: Vec::new(),
         figures,
         comparisons,
         goals: vec![Goal {
@@ -354,7 +349,6 @@ fn report(
             value: ours_kb,
             met: ours_kb * 1_000.0 < GOAL_BYTES,
         }],
-        commands: Vec::new(),
         notes: vec![
             format!(
                 "One user, {} positions, {} simulated seconds (scaled to a {TRADING_DAY_SECS} s day where shorter) of one tick per second per symbol: a seeded random walk (seed {}, {:.1} % daily volatility, cent prices). Speedup {}×: THROTTLE_WINDOW_MS={} and DIFF_SETTLE_MS={} on the gateway; one signed batch per simulated second to the price-ticks function.",
@@ -369,6 +363,7 @@ fn report(
             "ours: bytes counted below the WebSocket from `subscribed` on (position and account updates, batches, pings). Peer and baseline: computed, not run — they do not throttle, so each of the day's ticks is one position_update frame (Socket.IO adds its `42[\"portfolio\",…]` wrapper and a ping every 25 s).".to_owned(),
             "permessage-deflate: our gateway does not negotiate it; the figure is an estimate (one DEFLATE stream, sync flush per message, context takeover).".to_owned(),
         ],
+        ..Report::comparing("bandwidth", environment, options)
     }
 }
 

@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::load;
 use crate::measure::{own_rss_kib, require_open_files};
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
+use crate::scenario::check_range;
 use crate::system::{Kind, Settings, System, Under};
 
 /// Default connections.
@@ -68,12 +69,8 @@ impl Options {
         if o.smoke {
             o.connections = SMOKE_CONNECTIONS;
         }
-        if !(1..=MAX_CONNECTIONS).contains(&o.connections) {
-            return Err(Error::InvalidOption("--connections must be 1..=1000000".to_owned()));
-        }
-        if !(1..=MAX_CONCURRENCY).contains(&o.concurrency) {
-            return Err(Error::InvalidOption("--concurrency must be 1..=4096".to_owned()));
-        }
+        check_range("connections", o.connections, 1..=MAX_CONNECTIONS)?;
+        check_range("concurrency", o.concurrency, 1..=MAX_CONCURRENCY)?;
         o.under = o.under.checked()?;
         Ok(o)
     }
@@ -183,15 +180,9 @@ fn report(options: &Options, measured: &[Measured], environment: Environment) ->
         }
     }
     Report {
-        scenario: "connections".to_owned(),
-        environment,
-        parameters: serde_json::to_value(options).unwrap_or_default(),
-        baseline: None,
-        rows: Vec::new(),
         figures,
         comparisons: vec![per_connection, rate, total],
         goals,
-        commands: Vec::new(),
         notes: vec![
             format!(
                 "{c} idle connections, one user each, subscribed to every channel (ours: bearer token, `subscribe`, `subscribed`; peer: JWT in the Socket.IO CONNECT packet, per-user room; baseline: no auth); {} handshakes in flight. Systems one after the other, each on a flushed redis-server of the bench's own (ours and the peer follow every user through Redis).",
@@ -199,5 +190,6 @@ fn report(options: &Options, measured: &[Measured], environment: Environment) ->
             ),
             "RSS is VmRSS of the process holding the sockets (edge-gateway; the Socket.IO node; ws-baseline), 1 s after it started and 1 s after the last handshake; it includes allocator slack, so small C overstates the per-connection figure. Heartbeats are pushed out of the run (ours HEARTBEAT_INTERVAL_MS, the peer's pingInterval): idle bench sockets do not read.".to_owned(),
         ],
+        ..Report::comparing("connections", environment, options)
     }
 }

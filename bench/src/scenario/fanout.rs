@@ -26,6 +26,7 @@ use crate::error::Error;
 use crate::load;
 use crate::measure::{median, require_open_files, Latencies};
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
+use crate::scenario::check_range;
 use crate::system::{self, events, Kind, Settings, System, Under};
 use crate::target::Target;
 
@@ -75,12 +76,8 @@ impl Options {
             o.holders = SMOKE_HOLDERS;
             o.rounds = SMOKE_ROUNDS;
         }
-        if !(1..=MAX_HOLDERS).contains(&o.holders) {
-            return Err(Error::InvalidOption("--holders must be 1..=100000".to_owned()));
-        }
-        if !(1..=MAX_ROUNDS).contains(&o.rounds) {
-            return Err(Error::InvalidOption("--rounds must be 1..=100".to_owned()));
-        }
+        check_range("holders", o.holders, 1..=MAX_HOLDERS)?;
+        check_range("rounds", o.rounds, 1..=MAX_ROUNDS)?;
         o.under = o.under.checked()?;
         Ok(o)
     }
@@ -210,15 +207,9 @@ fn report(options: &Options, measured: &[Measured], environment: Environment) ->
         });
     }
     Report {
-        scenario: "fanout".to_owned(),
-        environment,
-        parameters: serde_json::to_value(options).unwrap_or_default(),
-        baseline: None,
-        rows: Vec::new(),
         figures,
         comparisons,
         goals,
-        commands: Vec::new(),
         notes: vec![
             format!(
                 "{k} users hold {SYMBOL}, one connection each; {} ticks, one per round, {ROUND_GAP:?} apart; figures are medians over rounds. Origin: the moment the bench sent the request.",
@@ -226,6 +217,7 @@ fn report(options: &Options, measured: &[Measured], environment: Environment) ->
             ),
             "ours: a signed POST /ingest/prices → the function reads the holders index, revalues K positions and publishes K position + K account updates to K Redis streams → the gateway follows each user → K sockets. peer: POST /publish naming K users → io.to(K rooms).emit through the Redis streams adapter. baseline: POST /publish naming K users → K socket queues.".to_owned(),
         ],
+        ..Report::comparing("fanout", environment, options)
     }
 }
 

@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::load::{self, Load, Outcome, Summary};
 use crate::measure::Latencies;
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
+use crate::scenario::check_range;
 use crate::system::{self, events, Kind, Settings, System, Under};
 use crate::target::Target;
 
@@ -102,14 +103,15 @@ impl Options {
             o.rate = SMOKE_RATE;
             o.seconds = SMOKE_SECONDS;
         }
-        let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(Error::InvalidOption(what.to_owned())) };
-        check((1..=MAX_USERS).contains(&o.users), "--users must be 1..=100000")?;
-        check((1..=MAX_RATE).contains(&o.rate), "--rate must be 1..=100000")?;
-        check((1..=MAX_SECONDS).contains(&o.seconds), "--seconds must be 1..=3600")?;
-        check((1..=MAX_IN_FLIGHT).contains(&o.in_flight), "--in-flight must be 1..=10000")?;
-        check(o.tick_rate <= 1_000, "--tick-rate must be 0..=1000")?;
+        check_range("users", o.users, 1..=MAX_USERS)?;
+        check_range("rate", o.rate, 1..=MAX_RATE)?;
+        check_range("seconds", o.seconds, 1..=MAX_SECONDS)?;
+        check_range("in-flight", o.in_flight, 1..=MAX_IN_FLIGHT)?;
+        check_range("tick-rate", o.tick_rate, 0..=1_000)?;
         // Tick prices name ticks below a million (see TICK_STEP).
-        check(u64::from(o.tick_rate) * o.seconds < 1_000_000, "--tick-rate × --seconds must stay below 1000000")?;
+        if u64::from(o.tick_rate) * o.seconds >= 1_000_000 {
+            return Err(Error::InvalidOption("--tick-rate × --seconds must stay below 1000000".to_owned()));
+        }
         o.under = o.under.checked()?;
         Ok(o)
     }
@@ -397,15 +399,9 @@ pub fn report(options: &Options, runs: &[Run], environment: Environment) -> Repo
     }
 
     Report {
-        scenario: "latency".to_owned(),
-        environment,
-        parameters: serde_json::to_value(options).unwrap_or_default(),
-        baseline: None,
-        rows: Vec::new(),
         figures,
         comparisons,
         goals,
-        commands: Vec::new(),
         notes: vec![
             format!(
                 "{} users, one connection each (all channels); {} urgent order events/s for {} s, each POSTed for a random user through the system's ingest path; at most {} requests in flight. Systems run one after the other, each on a flushed redis-server of the bench's own.",
@@ -414,6 +410,7 @@ pub fn report(options: &Options, runs: &[Run], environment: Environment) -> Repo
             "ours: signed POST /queue/completions to the queue-completions function (local HTTP) → Lua publish to the user's Redis stream → edge-gateway → socket. peer: POST /publish to the publisher node → io.to(room).emit through the Redis streams adapter → Socket.IO node → socket. baseline: POST /publish → the socket's queue. The peer and the baseline are handed the JSON our gateway would send, so every client decodes the same bytes.".to_owned(),
             "Latency sample: from the moment the bench read the ingest endpoint's 2xx answer to the moment the connection decoded the event (same process and clock; 0 when the event came first). The bench, the systems and Redis share the machine's cores.".to_owned(),
         ],
+        ..Report::comparing("latency", environment, options)
     }
 }
 
