@@ -10,7 +10,7 @@
 //! answer, the sample is 0.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::protocol::ServerMessage;
@@ -23,6 +23,7 @@ use crate::error::Error;
 use crate::measure::Latencies;
 use crate::system::{self, events, Connection, Kind, System};
 use crate::target::Target;
+use common::sync::lock;
 
 /// Handshakes in flight at once while the connections open.
 pub const CONNECT_CONCURRENCY: usize = 64;
@@ -123,7 +124,7 @@ struct Tracker {
 
 impl Tracker {
     fn with(&self, index: usize, f: impl FnOnce(&mut Slot)) {
-        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slots = lock(&self.slots);
         if let Some(slot) = slots.get_mut(index) {
             f(slot);
         }
@@ -144,7 +145,7 @@ impl Tracker {
                 slot.received.get_or_insert(now);
             });
         }
-        let mut views = self.views.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut views = lock(&self.views);
         if let Some(view) = views.get_mut(user) {
             view.orders += orders.len() as u64;
             if let Some(seq) = seq {
@@ -256,7 +257,7 @@ pub async fn drive(system: &System, target: &Target, load: &Load) -> Result<Outc
             ticker.tick().await;
             while send_started.elapsed() < bound {
                 ticker.tick().await;
-                samples.lock().unwrap_or_else(PoisonError::into_inner).push(rss_now(send_started));
+                lock(&samples).push(rss_now(send_started));
             }
         })
     });
@@ -289,14 +290,11 @@ pub async fn drive(system: &System, target: &Target, load: &Load) -> Result<Outc
                 Ok(Ok(())) => tracker.with(index, |slot| slot.answered = Some(answered)),
                 Ok(Err(error)) => {
                     errors.fetch_add(1, Ordering::Relaxed);
-                    first_error.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(error);
+                    lock(&first_error).get_or_insert(error);
                 }
                 Err(_) => {
                     errors.fetch_add(1, Ordering::Relaxed);
-                    first_error
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .get_or_insert_with(|| format!("no answer within {REQUEST_TIMEOUT:?}"));
+                    lock(&first_error).get_or_insert_with(|| format!("no answer within {REQUEST_TIMEOUT:?}"));
                 }
             }
         });
@@ -310,7 +308,7 @@ pub async fn drive(system: &System, target: &Target, load: &Load) -> Result<Outc
 
     // The last deliveries (bounded), then a little longer for duplicates.
     crate::measure::wait_until(DRAIN_TIMEOUT, || {
-        let slots = tracker.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let slots = lock(&tracker.slots);
         !slots.iter().any(|s| s.answered.is_some() && s.received.is_none())
     })
     .await;
@@ -327,13 +325,13 @@ pub async fn drive(system: &System, target: &Target, load: &Load) -> Result<Outc
         sampler.abort();
         let _ = sampler.await;
     }
-    rss.extend(std::mem::take(&mut *samples.lock().unwrap_or_else(PoisonError::into_inner)));
+    rss.extend(std::mem::take(&mut *lock(&samples)));
     rss.push(rss_now(send_started));
 
     // Ours: each user's final state, as REST serves it, against what its
     // connection received.
     let snapshot_mismatches = if system.kind == Kind::Ours {
-        let views = tracker.views.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let views = lock(&tracker.views).clone();
         let mut mismatches = 0;
         for (user, view) in views.iter().enumerate() {
             let snapshot = system.snapshot(&user_id(user), expires).await?;
@@ -349,9 +347,9 @@ pub async fn drive(system: &System, target: &Target, load: &Load) -> Result<Outc
     };
 
     readers.abort_all();
-    let slots = std::mem::take(&mut *tracker.slots.lock().unwrap_or_else(PoisonError::into_inner));
-    let views = std::mem::take(&mut *tracker.views.lock().unwrap_or_else(PoisonError::into_inner));
-    let first_http_error = first_error.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let slots = std::mem::take(&mut *lock(&tracker.slots));
+    let views = std::mem::take(&mut *lock(&tracker.views));
+    let first_http_error = lock(&first_error).take();
     Ok(Outcome {
         connect_secs,
         send_secs,

@@ -40,6 +40,8 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use functions::Function;
+
 use crate::client::client_config;
 use crate::error::Error;
 use crate::measure::{rss_kib, ProcessCpu};
@@ -49,10 +51,6 @@ use crate::socketio::SocketIo;
 pub const JWT_SECRET: &str = "bench-jwt-secret-0123456789abcdef-0123456789abcdef";
 /// The secret the functions check ingest signatures with.
 pub const INGEST_SECRET: &[u8] = b"bench-ingest-secret-0123456789abcdef";
-/// Where work-queue completions are POSTed (ours).
-pub const COMPLETIONS_PATH: &str = "/queue/completions";
-/// Where price-tick batches are POSTed (ours).
-pub const PRICES_PATH: &str = "/ingest/prices";
 /// Where the peer and the baseline take events.
 pub const PUBLISH_PATH: &str = "/publish";
 
@@ -350,7 +348,9 @@ impl System {
     /// own, which is the same for a fresh user).
     pub fn order_request(&self, run_id: i64, index: usize, user: &str, seq: u64) -> axum::http::Request<Full<Bytes>> {
         match self.kind {
-            Kind::Ours => signed_post(self.ingest, COMPLETIONS_PATH, events::completion(run_id, index, user)),
+            Kind::Ours => {
+                signed_post(self.ingest, Function::QueueCompletions.path(), events::completion(run_id, index, user))
+            }
             Kind::Socketio | Kind::Baseline => {
                 let body = serde_json::json!({"users": [user], "event": events::order_update(index, user, seq)});
                 post(self.ingest, PUBLISH_PATH, body.to_string())
@@ -382,7 +382,7 @@ impl System {
     /// A signed price-tick batch `body` for ours' `price-ticks` function.
     pub fn signed_prices(&self, body: String) -> Result<axum::http::Request<Full<Bytes>>, Error> {
         let prices = self.ticks.ok_or_else(|| Error::InvalidOption("no price-ticks function".to_owned()))?;
-        Ok(signed_post(prices, PRICES_PATH, body))
+        Ok(signed_post(prices, Function::PriceTicks.path(), body))
     }
 
     /// Our gateway's REST snapshot for `user` (ours only).

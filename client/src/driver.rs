@@ -18,6 +18,7 @@ use crate::metrics::{add, Counters};
 use crate::rest::{Rest, RestError, RestPortfolio};
 use crate::state::{Merge, PortfolioState};
 use crate::status::Status;
+use common::sync::lock;
 
 /// Why the client should stop, set by the handle or the poller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,8 +246,4 @@ async fn poll(shared: Arc<Shared>) {
             }
         }
     }
-}
-
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -60,7 +60,8 @@ pub use metrics::Metrics;
 pub use state::PortfolioState;
 pub use status::Status;
 
-use driver::{lock, Driver, Shared, Stop};
+use common::sync::lock;
+use driver::{Driver, Shared, Stop};
 
 /// Starts clients.
 #[derive(Debug)]

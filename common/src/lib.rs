@@ -13,6 +13,7 @@
 //! - [`config`]: reading typed configuration once from a replaceable source;
 //!   each binary names its own variables.
 //! - [`metrics`]: every metric name.
+//! - [`sync`]: locking a mutex whose holder panicked.
 //! - [`fixtures`] (feature `fixtures`): sample events for tests.
 
 pub mod config;
@@ -22,3 +23,4 @@ pub mod fixtures;
 pub mod metrics;
 pub mod pnl;
 pub mod protocol;
+pub mod sync;

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use broker::{AccountId, Broker, BrokerAccount, BrokerError, BrokerPosition};
 use common::event::{OrderSide, PositionSide, Symbol};
+use common::sync::lock;
 use rust_decimal::Decimal;
 
 /// The demo users; each has a simulated broker account `acct-<user>`.
@@ -55,7 +56,7 @@ impl SimBroker {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     /// The current price of `symbol`.

@@ -9,6 +9,7 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use common::event::{OrderSide, Timestamp};
 use functions::signature::{now_unix, sign, SIGNATURE_HEADER};
+use functions::Function;
 use rand::Rng;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -85,7 +86,7 @@ impl Simulator {
                 .into_iter()
                 .map(|(symbol, price)| json!({"symbol": symbol, "price": price.to_string(), "timestamp": now}))
                 .collect();
-            self.post("/ingest/prices", &self.ingest_secret, &json!({ "ticks": ticks })).await;
+            self.post(Function::PriceTicks.path(), &self.ingest_secret, &json!({ "ticks": ticks })).await;
         }
     }
 
@@ -106,7 +107,7 @@ impl Simulator {
             "status": "accepted", "submittedAt": submitted,
             "order": {"symbol": symbol, "side": side_text, "type": "limit", "qty": qty.to_string(), "limitPrice": limit.to_string()},
         });
-        self.post("/queue/completions", &self.ingest_secret, &completion).await;
+        self.post(Function::QueueCompletions.path(), &self.ingest_secret, &completion).await;
 
         let mut filled = Decimal::ZERO;
         let mut cost = Decimal::ZERO;
@@ -148,7 +149,7 @@ impl Simulator {
             if let (Some(target), Some(extra)) = (message.as_object_mut(), fill.as_object()) {
                 target.extend(extra.clone());
             }
-            self.post("/webhooks/broker", &self.webhook_secret, &message).await;
+            self.post(Function::BrokerWebhook.path(), &self.webhook_secret, &message).await;
         }
     }
 

@@ -16,6 +16,7 @@ use crate::hub::{Command, Hub};
 use crate::queue;
 use crate::stats::Stats;
 use crate::throttle::ThrottleConfig;
+use common::sync::lock;
 
 /// Commands queued per hub before the dispatcher marks it overflowed (the
 /// hub then repairs from the log).
@@ -164,10 +165,4 @@ impl Hubs {
             }
         }
     }
-}
-
-/// A poisoned shard still holds a consistent map (every critical section
-/// above is a single insert, update or remove), so keep using it.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

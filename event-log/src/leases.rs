@@ -15,7 +15,9 @@ use fred::types::scripts::Script;
 
 use crate::error::LogError;
 use crate::keys::UserKeys;
+use crate::redis::call::{loading_once, unavailable};
 use common::event::UserId;
+use common::sync::lock;
 
 /// Takes or refreshes one lease, unless the user is at the limit.
 const ACQUIRE_LUA: &str = include_str!("leases/acquire.lua");
@@ -50,23 +52,16 @@ impl RedisLeases {
     }
 }
 
-fn unavailable(error: fred::error::Error) -> LogError {
-    LogError::Unavailable(error.to_string())
-}
-
 #[async_trait]
 impl Leases for RedisLeases {
     async fn acquire(&self, user: &UserId, conn: &str, ttl: Duration, limit: usize) -> Result<bool, LogError> {
         let key = UserKeys::new(user).conns;
         let args = vec![conn.to_owned(), ttl.as_millis().max(1).to_string(), limit.to_string()];
         let client = self.client.with_options(&self.options);
-        let held: i64 = match client.evalsha(self.acquire.sha1().clone(), vec![key.clone()], args.clone()).await {
-            Err(error) if error.details().starts_with("NOSCRIPT") => {
-                self.acquire.load(&self.client).await.map_err(unavailable)?;
-                client.evalsha(self.acquire.sha1().clone(), vec![key], args).await.map_err(unavailable)?
-            }
-            result => result.map_err(unavailable)?,
-        };
+        let held: i64 = loading_once(&self.client, &self.acquire, || {
+            Ok(client.evalsha(self.acquire.sha1().clone(), vec![key.clone()], args.clone()))
+        })
+        .await?;
         Ok(held == 1)
     }
 
@@ -95,7 +90,7 @@ impl MemoryLeases {
 impl Leases for MemoryLeases {
     async fn acquire(&self, user: &UserId, conn: &str, ttl: Duration, limit: usize) -> Result<bool, LogError> {
         let now = Instant::now();
-        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        let mut users = lock(&self.users);
         let leases = users.entry(user.clone()).or_default();
         leases.retain(|_, expiry| *expiry > now);
         if !leases.contains_key(conn) && leases.len() >= limit {
@@ -106,7 +101,7 @@ impl Leases for MemoryLeases {
     }
 
     async fn release(&self, user: &UserId, conn: &str) -> Result<(), LogError> {
-        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        let mut users = lock(&self.users);
         if let Some(leases) = users.get_mut(user) {
             leases.remove(conn);
             if leases.is_empty() {

@@ -22,6 +22,7 @@ use crate::log::{
     new_epoch, Encoded, EventLog, LogSettings, NewEvent, Notice, Published, ReadAfter, Snapshot, StoredEvent,
     NOTICE_CAPACITY,
 };
+use common::sync::lock;
 
 mod index;
 
@@ -126,7 +127,7 @@ impl MemoryLog {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-applied publish
         // (every mutation is after all checks), so a poisoned lock is usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     fn publish_locked(&self, state: &mut State, new: &NewEvent, now: Instant) -> Result<Published, LogError> {

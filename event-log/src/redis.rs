@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 
 use common::protocol::SNAPSHOT_TRADES;
 
+use self::call::{is_noscript, loading_once, unavailable};
 use crate::error::{LogError, LogResult};
 use crate::keys::{self, UserKeys};
 use crate::leases::{Leases, RedisLeases};
@@ -33,7 +34,9 @@ use crate::log::{
     SnapshotEffect, StoredEvent, NOTICE_CAPACITY,
 };
 use common::event::UserId;
+use common::sync::lock;
 
+pub(crate) mod call;
 mod index;
 #[cfg(test)]
 mod tests;
@@ -238,13 +241,10 @@ impl RedisLog {
         let keys: MultipleKeys = keys.into();
         let args: MultipleValues = args.try_into().map_err(|e| unavailable(e.into()))?;
         let client = self.inner.client.with_options(&self.inner.options);
-        match client.evalsha(script.sha1().clone(), keys.clone(), args.clone()).await {
-            Err(error) if is_noscript(&error) => {
-                script.load(&self.inner.client).await.map_err(unavailable)?;
-                client.evalsha(script.sha1().clone(), keys, args).await.map_err(unavailable)
-            }
-            result => result.map_err(unavailable),
-        }
+        loading_once(&self.inner.client, script, || {
+            Ok(client.evalsha(script.sha1().clone(), keys.clone(), args.clone()))
+        })
+        .await
     }
 
     /// The arguments of `EVALSHA` publishing `new`, each built once and
@@ -259,13 +259,10 @@ impl RedisLog {
     async fn publish_one(&self, new: &NewEvent) -> Result<Published, LogError> {
         let evalsha = &self.inner.publish_args.evalsha;
         let client = self.inner.client.with_options(&self.inner.options);
-        let reply = match client.custom::<Value, _>(evalsha.clone(), self.publish_call(new)?).await {
-            Err(error) if is_noscript(&error) => {
-                self.inner.publish.load(&self.inner.client).await.map_err(unavailable)?;
-                client.custom(evalsha.clone(), self.publish_call(new)?).await.map_err(unavailable)?
-            }
-            result => result.map_err(unavailable)?,
-        };
+        let reply = loading_once(&self.inner.client, &self.inner.publish, || {
+            Ok(client.custom::<Value, _>(evalsha.clone(), self.publish_call(new)?))
+        })
+        .await?;
         parse_published(reply)
     }
 
@@ -360,21 +357,6 @@ fn spawn_resubscriber(
             let _ = notices.send(Notice::Resync);
         }
     })
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn is_noscript(error: &FredError) -> bool {
-    error.details().starts_with("NOSCRIPT")
-}
-
-fn unavailable(error: FredError) -> LogError {
-    match error.kind() {
-        ErrorKind::Parse | ErrorKind::Protocol => LogError::Corrupt(error.to_string()),
-        _ => LogError::Unavailable(error.to_string()),
-    }
 }
 
 fn corrupt(what: &str) -> LogError {

@@ -26,7 +26,7 @@ impl Function {
     }
 
     /// The HTTP route.
-    pub fn path(self) -> &'static str {
+    pub const fn path(self) -> &'static str {
         match self {
             Function::BrokerWebhook => "/webhooks/broker",
             Function::QueueCompletions => "/queue/completions",

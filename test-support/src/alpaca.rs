@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use common::sync::lock;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
@@ -151,7 +152,7 @@ impl FakeAlpaca {
     }
 
     fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.state.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state.shared)
     }
 }
 
@@ -165,7 +166,7 @@ impl Drop for FakeAlpaca {
 /// "answer from state".
 async fn gate(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     state.requests.fetch_add(1, Ordering::SeqCst);
-    let mode = state.shared.lock().unwrap_or_else(|p| p.into_inner()).mode;
+    let mode = lock(&state.shared).mode;
     match mode {
         Mode::Normal => {}
         Mode::Hang => {
@@ -191,7 +192,7 @@ async fn position(State(state): State<AppState>, Path(symbol): Path<String>, hea
     if let Err(answer) = gate(&state, &headers).await {
         return answer;
     }
-    let found = state.shared.lock().unwrap_or_else(|p| p.into_inner()).positions.get(&symbol).cloned();
+    let found = lock(&state.shared).positions.get(&symbol).cloned();
     let Some(p) = found else {
         return (StatusCode::NOT_FOUND, Json(json!({"code": 40410000, "message": "position does not exist"})))
             .into_response();
@@ -223,7 +224,7 @@ async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response 
     if let Err(answer) = gate(&state, &headers).await {
         return answer;
     }
-    let a = state.shared.lock().unwrap_or_else(|p| p.into_inner()).account.clone();
+    let a = lock(&state.shared).account.clone();
     let body: Value = json!({
         "id": "904837e3-3b76-47ec-b432-046db621571b",
         "status": "ACTIVE",

@@ -32,7 +32,7 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -45,6 +45,7 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
 use axum::Router;
 use clap::Parser;
+use common::sync::lock;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -87,10 +88,6 @@ struct Registry {
 struct Conn {
     id: u64,
     tx: mpsc::Sender<Utf8Bytes>,
-}
-
-fn lock(registry: &Mutex<Registry>) -> MutexGuard<'_, Registry> {
-    registry.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[derive(Debug, Deserialize)]

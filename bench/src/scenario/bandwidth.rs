@@ -18,7 +18,7 @@
 //! baseline do not throttle: every tick goes out; their figures are
 //! computed from the same simulated day, frame by frame.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -31,6 +31,7 @@ use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report}
 use crate::scenario::check_range;
 use crate::system::{self, events, Kind, Locations, Settings, System};
 use crate::target::Target;
+use common::sync::lock;
 
 /// Seconds in a trading day (6.5 h).
 pub const TRADING_DAY_SECS: u32 = 23_400;
@@ -221,7 +222,7 @@ async fn measure(
         tokio::spawn(async move {
             let mut deflate = Deflate::new();
             while let Some(Ok(text)) = connection.next_text().await {
-                let mut r = received.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut r = lock(&received);
                 r.messages += 1;
                 r.payload_bytes += text.len() as u64;
                 let deflated = deflate.size(text.as_bytes());
@@ -263,7 +264,7 @@ async fn measure(
     })
     .await;
     reader.abort();
-    let received = std::mem::take(&mut *received.lock().unwrap_or_else(PoisonError::into_inner));
+    let received = std::mem::take(&mut *lock(&received));
     Ok((wire.load(std::sync::atomic::Ordering::Relaxed), received, real_secs))
 }
 

@@ -14,7 +14,7 @@
 //! is first in its window. The report gives the median over rounds of each
 //! round's p50, p99 and max.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::protocol::ServerMessage;
@@ -29,6 +29,7 @@ use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report}
 use crate::scenario::check_range;
 use crate::system::{self, events, Kind, Settings, System, Under};
 use crate::target::Target;
+use common::sync::lock;
 
 /// Default holders.
 pub const DEFAULT_HOLDERS: usize = 10_000;
@@ -137,7 +138,7 @@ async fn measure(options: &Options, system: &System, target: &Target) -> Result<
                     ServerMessage::Batch(e) => e.data.positions.iter().map(|p| p.current_price).collect(),
                     _ => continue,
                 };
-                let mut receipts = receipts.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut receipts = lock(&receipts);
                 for price in prices {
                     if let Some(round) = (0..receipts.len()).find(|r| price_of_round(*r + 1) == price) {
                         receipts[round].push(now);
@@ -151,11 +152,8 @@ async fn measure(options: &Options, system: &System, target: &Target) -> Result<
         let request = system.tick_request(SYMBOL, price_of_round(r + 1), &users)?;
         let sent = Instant::now();
         system::send(system.http(), request).await.map_err(|e| Error::Mismatch(format!("round {r}: {e}")))?;
-        let everyone = crate::measure::wait_until(ROUND_TIMEOUT, || {
-            receipts.lock().unwrap_or_else(PoisonError::into_inner)[r].len() >= options.holders
-        })
-        .await;
-        let got = receipts.lock().unwrap_or_else(PoisonError::into_inner)[r].clone();
+        let everyone = crate::measure::wait_until(ROUND_TIMEOUT, || lock(&receipts)[r].len() >= options.holders).await;
+        let got = lock(&receipts)[r].clone();
         if !everyone {
             return Err(Error::Mismatch(format!(
                 "{}: round {r} reached {} of {} holders within {ROUND_TIMEOUT:?}",

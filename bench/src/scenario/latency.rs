@@ -10,7 +10,7 @@
 //! The systems run as child processes ([`crate::system`]); the bench, the
 //! systems and Redis share the machine's cores.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::protocol::ServerMessage;
@@ -25,6 +25,7 @@ use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report}
 use crate::scenario::check_range;
 use crate::system::{self, events, Kind, Settings, System, Under};
 use crate::target::Target;
+use common::sync::lock;
 
 /// Default users, one connection each.
 pub const DEFAULT_USERS: usize = 1_000;
@@ -205,13 +206,13 @@ async fn throttled_phase(system: &System, target: &Target, options: &Options) ->
                     _ => continue,
                 };
                 for k in prices.into_iter().filter_map(tick_of_price) {
-                    if let Some(seen) = seen.lock().unwrap_or_else(PoisonError::into_inner).get_mut(k) {
+                    if let Some(seen) = lock(&seen).get_mut(k) {
                         *seen = true;
                     }
-                    let answer = answered.lock().unwrap_or_else(PoisonError::into_inner).get(k).copied().flatten();
+                    let answer = lock(&answered).get(k).copied().flatten();
                     // A tick delivered before its answer was read counts 0.
                     let latency = answer.map_or(Duration::ZERO, |a| now.saturating_duration_since(a));
-                    let mut result = result.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut result = lock(&result);
                     if batched {
                         result.batched.record(latency);
                     } else {
@@ -232,7 +233,7 @@ async fn throttled_phase(system: &System, target: &Target, options: &Options) ->
         sent.spawn(async move {
             let ok = tokio::time::timeout(Duration::from_secs(10), system::send(&http, request)).await;
             if matches!(ok, Ok(Ok(()))) {
-                answered.lock().unwrap_or_else(PoisonError::into_inner)[k] = Some(Instant::now());
+                lock(&answered)[k] = Some(Instant::now());
                 true
             } else {
                 false
@@ -248,12 +249,12 @@ async fn throttled_phase(system: &System, target: &Target, options: &Options) ->
     // Each symbol's last tick arrives with the last window's batch: wait
     // for them (bounded by a few windows).
     crate::measure::wait_until(Duration::from_secs(5), || {
-        let seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let seen = lock(&seen);
         seen.iter().rev().take(SYMBOLS.len()).all(|s| *s)
     })
     .await;
     readers.abort_all();
-    let mut result = std::mem::take(&mut *result.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut result = std::mem::take(&mut *lock(&result));
     result.ticks = count;
     Ok(result)
 }

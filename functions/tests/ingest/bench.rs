@@ -24,6 +24,7 @@ use event_log::redis::RedisLog;
 use event_log::LogSettings;
 use functions::prices::{self, TickBatch};
 use functions::Deps;
+use functions::Function;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -218,7 +219,7 @@ fn request_for(kind: Kind, i: usize) -> (&'static str, String, &'static [u8]) {
                 _ => ("new", crate::harness::order("new", "0")),
             };
             let body = crate::harness::trade_update("acct-bench", event, Some(&format!("exec-{unique}")), order);
-            ("/webhooks/broker", body, WEBHOOK_SECRET)
+            (Function::BrokerWebhook.path(), body, WEBHOOK_SECRET)
         }
         Kind::Completion => {
             let body = json!({
@@ -226,7 +227,7 @@ fn request_for(kind: Kind, i: usize) -> (&'static str, String, &'static [u8]) {
                 "status": "accepted", "order": {"symbol": "AAPL", "side": "buy", "type": "market", "qty": "1"}
             })
             .to_string();
-            ("/queue/completions", body, INGEST_SECRET)
+            (Function::QueueCompletions.path(), body, INGEST_SECRET)
         }
         Kind::Tick => {
             let price = 100 + (i % 50);
@@ -234,7 +235,7 @@ fn request_for(kind: Kind, i: usize) -> (&'static str, String, &'static [u8]) {
             let timestamp = chrono::DateTime::from_timestamp_millis(at).expect("time").to_rfc3339();
             let body = json!({"ticks": [{"symbol": "BENCH", "price": format!("{price}.00"), "timestamp": timestamp}]})
                 .to_string();
-            ("/ingest/prices", body, INGEST_SECRET)
+            (Function::PriceTicks.path(), body, INGEST_SECRET)
         }
     }
 }

@@ -3,11 +3,12 @@
 
 use axum::http::StatusCode;
 use common::event::{Event, OrderStatus};
+use functions::Function;
 use serde_json::json;
 
 use crate::harness::{http_post, sign, user, Harness, INGEST_SECRET, WEBHOOK_SECRET};
 
-const PATH: &str = "/queue/completions";
+const PATH: &str = Function::QueueCompletions.path();
 
 fn completion(job: &str, status: &str) -> String {
     json!({

@@ -9,6 +9,7 @@ use common::event::{Event, UserId};
 use event_log::index::IngestIndex;
 use event_log::{EventLog, NewEvent};
 use functions::prices::{self, TickBatch, TickOutcome};
+use functions::Function;
 use functions::Limits;
 use serde_json::json;
 
@@ -16,7 +17,7 @@ use crate::harness::{
     account_event, dec, position_event, sign, symbol_of, types, user, Harness, BROKER_TIMEOUT, INGEST_SECRET,
 };
 
-const PATH: &str = "/ingest/prices";
+const PATH: &str = Function::PriceTicks.path();
 
 fn batch(ticks: &[(&str, &str, &str)]) -> String {
     let ticks: Vec<_> =

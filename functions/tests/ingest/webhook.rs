@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use common::event::{Event, OrderStatus, PositionSide};
 use event_log::index::IngestIndex;
+use functions::Function;
 use serde_json::{json, Value};
 use test_support::alpaca::Mode;
 use test_support::wait;
@@ -15,7 +16,7 @@ use crate::harness::{
     dec, http_post, order, sign, symbol_of, trade_update, types, user, Harness, INGEST_SECRET, WEBHOOK_SECRET,
 };
 
-const PATH: &str = "/webhooks/broker";
+const PATH: &str = Function::BrokerWebhook.path();
 
 fn fill(account: &str, execution_id: &str) -> String {
     trade_update(account, "fill", Some(execution_id), order("filled", "10"))
