@@ -37,5 +37,5 @@ mod stats;
 pub mod throttle;
 
 pub use config::GatewayConfig;
-pub use server::{app, run, serve};
+pub use server::{app, run, serve, serve_state};
 pub use state::AppState;

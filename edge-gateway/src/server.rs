@@ -62,8 +62,19 @@ pub async fn serve(
     extra: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let grace = config.shutdown_grace;
-    let state = AppState::new(config, log)?;
+    serve_state(listener, AppState::new(config, log)?, extra, shutdown).await
+}
+
+/// [`serve`] on a state the caller built, so that it can keep a clone (tests
+/// send REST requests through `app(state)` on the very state that serves
+/// the sockets).
+pub async fn serve_state(
+    listener: TcpListener,
+    state: AppState,
+    extra: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let grace = state.config.shutdown_grace;
     stats::prometheus();
     let health = spawn_health_checks(state.log.clone(), state.stats.clone());
     let dispatcher = state.hubs.spawn_dispatcher();

@@ -6,6 +6,7 @@ mod harness;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::StatusCode;
 use common::event::OrderStatus;
 use common::fixtures as conformance;
 use edge_gateway::auth::{sign_hs256, TokenClaims};
@@ -286,9 +287,9 @@ async fn health_and_rest_snapshot() {
     let log: SharedLog = Arc::new(event_log::memory::MemoryLog::new(LogSettings::default()));
     let gateway = Gateway::start(log.clone(), &[("ENABLE_REALTIME_PORTFOLIO", "false")]).await;
     publish(&log, conformance::account(&user("hank"), 42), "a").await;
-    let health = http_get(gateway.addr, "/api/health", None).await;
+    let health = gateway.get_json("/api/health", None).await;
     assert_eq!(health["features"]["realtimePortfolio"], false);
-    let portfolio = http_get(gateway.addr, "/api/portfolio", Some(&token("hank", 60))).await;
+    let portfolio = gateway.get_json("/api/portfolio", Some(&token("hank", 60))).await;
     assert_eq!((portfolio["seq"].as_u64(), portfolio["account"]["cash"].as_str()), (Some(1), Some("0.42")));
     // Flag off: the socket closes 1013.
     let mut socket = connect(&gateway, "hank").await;
@@ -319,7 +320,7 @@ async fn metrics_parse_and_move_with_traffic() {
     use common::metrics as names;
     let log: SharedLog = Arc::new(event_log::memory::MemoryLog::new(LogSettings::default()));
     let gateway = Gateway::start(log.clone(), &[]).await;
-    let before = http_get_text(gateway.addr, "/metrics").await;
+    let before = gateway.get("/metrics", None).await.1;
     let delivered_before = sample(&before, names::WS_EVENTS_DELIVERED, Some(("type", "order_update")));
     let failures_before = sample(&before, names::WS_AUTH_FAILURES, None);
 
@@ -332,7 +333,7 @@ async fn metrics_parse_and_move_with_traffic() {
     let mut refused = connect_with(&gateway, &[]).await;
     assert_eq!(next(&mut refused).await, Err(Some(1008)));
 
-    let after = http_get_text(gateway.addr, "/metrics").await;
+    let after = gateway.get("/metrics", None).await.1;
     // Other tests in this process share the recorder: compare deltas.
     assert!(sample(&after, names::WS_EVENTS_DELIVERED, Some(("type", "order_update"))) >= delivered_before + 3.0);
     assert!(sample(&after, names::WS_AUTH_FAILURES, None) >= failures_before + 1.0);
@@ -348,12 +349,12 @@ async fn admin_stats_are_for_admins_only() {
     let mut socket = connect(&gateway, "pia").await;
     subscribe(&mut socket, &["orders"]).await;
 
-    let (status, _) = http_get_status(gateway.addr, "/api/admin/websocket-stats", None).await;
-    assert_eq!(status, 403);
-    let (status, _) = http_get_status(gateway.addr, "/api/admin/websocket-stats", Some(&token("pia", 60))).await;
-    assert_eq!(status, 403, "a plain user is not an admin");
-    let (status, body) = http_get_status(gateway.addr, "/api/admin/websocket-stats", Some("ops-token-ops-token")).await;
-    assert_eq!(status, 200);
+    let (status, _) = gateway.get("/api/admin/websocket-stats", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = gateway.get("/api/admin/websocket-stats", Some(&token("pia", 60))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a plain user is not an admin");
+    let (status, body) = gateway.get("/api/admin/websocket-stats", Some("ops-token-ops-token")).await;
+    assert_eq!(status, StatusCode::OK);
     let stats: serde_json::Value = serde_json::from_str(&body).expect("json");
     for field in [
         "activeConnections",
@@ -374,15 +375,14 @@ async fn admin_stats_are_for_admins_only() {
     let mut admin_claims = TokenClaims::new("root", chrono::Utc::now().timestamp() + 60);
     admin_claims.admin = Some(true);
     let admin_jwt = sign_hs256(SECRET.as_bytes(), &admin_claims).expect("sign");
-    let (status, _) = http_get_status(gateway.addr, "/api/admin/websocket-stats", Some(&admin_jwt)).await;
-    assert_eq!(status, 200);
+    let (status, _) = gateway.get("/api/admin/websocket-stats", Some(&admin_jwt)).await;
+    assert_eq!(status, StatusCode::OK);
     gateway.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_completion_posted_to_the_work_queue_function_reaches_the_socket() {
     use functions::signature::{now_unix, sign, Verifier, SIGNATURE_HEADER};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let server = RedisServer::start();
     let store = event_log::Store::redis(
@@ -411,16 +411,13 @@ async fn an_order_completion_posted_to_the_work_queue_function_reaches_the_socke
     })
     .to_string();
     let started = std::time::Instant::now();
-    let mut stream = tokio::net::TcpStream::connect(functions_addr).await.expect("connect");
-    let request = format!(
-        "POST /queue/completions HTTP/1.1\r\nHost: {functions_addr}\r\nContent-Type: application/json\r\n{SIGNATURE_HEADER}: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        sign(&ingest_secret, now_unix(), body.as_bytes()),
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let signature = sign(&ingest_secret, now_unix(), body.as_bytes());
+    let path = functions::Function::QueueCompletions.path();
+    let response =
+        test_support::http::post_json(functions_addr, path, &[(SIGNATURE_HEADER, &signature)], body.as_bytes())
+            .await
+            .expect("POST the completion");
+    assert_eq!(response.status, 200, "{:?}", response.json());
 
     let message = next(&mut socket).await.expect("order update");
     let latency = started.elapsed();

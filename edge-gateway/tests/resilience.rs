@@ -263,14 +263,14 @@ async fn rollout_decides_who_gets_the_socket() {
     subscribe(&mut qa, &["orders"]).await;
     let mut other = connect(&gateway, "customer-9").await;
     assert_eq!(close_code(&mut other).await, Some(1013));
-    let for_qa = http_get(gateway.addr, "/api/health", Some(&token("qa-1", 60))).await;
+    let for_qa = gateway.get_json("/api/health", Some(&token("qa-1", 60))).await;
     assert_eq!(for_qa["features"]["realtimePortfolio"], true);
-    let for_other = http_get(gateway.addr, "/api/health", Some(&token("customer-9", 60))).await;
+    let for_other = gateway.get_json("/api/health", Some(&token("customer-9", 60))).await;
     assert_eq!(for_other["features"]["realtimePortfolio"], false);
-    let anonymous = http_get(gateway.addr, "/api/health", None).await;
+    let anonymous = gateway.get_json("/api/health", None).await;
     assert_eq!(anonymous["features"]["realtimePortfolio"], false);
     // The REST snapshot keeps working for everyone.
-    let portfolio = http_get(gateway.addr, "/api/portfolio", Some(&token("customer-9", 60))).await;
+    let portfolio = gateway.get_json("/api/portfolio", Some(&token("customer-9", 60))).await;
     assert_eq!(portfolio["seq"], 0);
     gateway.stop().await;
 }

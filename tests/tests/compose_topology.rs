@@ -24,12 +24,13 @@ use std::time::Duration;
 
 use e2e_tests::compose::{self, Compose};
 use e2e_tests::process::Service;
-use e2e_tests::{http, workspace};
+use e2e_tests::workspace;
 use edge_gateway::auth::{sign_hs256, TokenClaims};
 use edge_gateway::config::vars as gateway;
 use functions::config::vars as func;
 use functions::signature::{now_unix, sign, SIGNATURE_HEADER};
 use functions::Function;
+use test_support::http;
 use test_support::redis::{free_port, RedisServer};
 
 /// Starting a debug build and connecting to Redis takes well under this.
@@ -51,12 +52,13 @@ fn the_compose_stack_runs_as_plain_processes() {
     let mut gateway = Service::spawn("gateway", &workspace::binary("edge-gateway"), &gateway_env, &logs);
 
     // Both answer their health routes, with the event log up.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let health = functions.wait_for("GET /healthz = 200", START_TIMEOUT, || {
-        http::get(functions_addr, "/healthz", &[]).ok().filter(|r| r.status == 200)
+        runtime.block_on(http::get(functions_addr, "/healthz", &[])).ok().filter(|r| r.status == 200)
     });
     assert_eq!(health.json()["status"], "ok", "functions /healthz: {:?}", health.json());
     let health = gateway.wait_for("GET /api/health = 200", START_TIMEOUT, || {
-        http::get(gateway_addr, "/api/health", &[]).ok().filter(|r| r.status == 200)
+        runtime.block_on(http::get(gateway_addr, "/api/health", &[])).ok().filter(|r| r.status == 200)
     });
     let body = health.json();
     assert_eq!(body["status"], "ok", "gateway /api/health: {body}");
@@ -80,21 +82,23 @@ fn the_compose_stack_runs_as_plain_processes() {
     .to_string();
     let ingest_secret = secret_file(&functions_env, func::INGEST_SECRET_FILE);
     let signature = sign(&ingest_secret, now_unix(), completion.as_bytes());
-    let posted = http::post_json(
-        functions_addr,
-        Function::QueueCompletions.path(),
-        &[(SIGNATURE_HEADER, signature.as_str())],
-        completion.as_bytes(),
-    )
-    .expect("POST the completion");
+    let posted = runtime
+        .block_on(http::post_json(
+            functions_addr,
+            Function::QueueCompletions.path(),
+            &[(SIGNATURE_HEADER, signature.as_str())],
+            completion.as_bytes(),
+        ))
+        .expect("POST the completion");
     assert_eq!(posted.status, 200, "completion refused: {:?}\n{}", posted.json(), functions.output());
     assert_eq!(posted.json()["published"], 1, "{:?}", posted.json());
 
     let jwt_secret = secret_file(&gateway_env, gateway::JWT_SECRET_FILE);
     let token = sign_hs256(&jwt_secret, &TokenClaims::new(user, now_unix() + 300)).expect("sign a token");
     let bearer = format!("Bearer {token}");
-    let snapshot =
-        http::get(gateway_addr, "/api/portfolio", &[("Authorization", bearer.as_str())]).expect("GET /api/portfolio");
+    let snapshot = runtime
+        .block_on(http::get(gateway_addr, "/api/portfolio", &[("Authorization", bearer.as_str())]))
+        .expect("GET /api/portfolio");
     assert_eq!(snapshot.status, 200, "{:?}\n{}", snapshot.json(), gateway.output());
     let snapshot = snapshot.json();
     assert!(snapshot["orders"].to_string().contains(&order_id), "the order is not in the snapshot: {snapshot}");

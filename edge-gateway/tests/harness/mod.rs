@@ -1,24 +1,32 @@
 //! What the gateway's end-to-end tests share: the gateway started on a
-//! loopback port, tokens, WebSocket helpers, and a client-side view of the
-//! state to compare with the server's snapshot.
+//! loopback port (REST through its router with `oneshot`), tokens,
+//! WebSocket helpers, and the client's view of the state to compare with
+//! the server's snapshot.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
 use common::event::UserId;
+use common::protocol::SNAPSHOT_TRADES;
 use edge_gateway::auth::{sign_hs256, TokenClaims};
-use edge_gateway::GatewayConfig;
+use edge_gateway::{AppState, GatewayConfig};
 use event_log::redis::RedisLog;
 use event_log::{LogSettings, NewEvent, SharedLog};
 use futures::{SinkExt, StreamExt};
+use http_body_util::BodyExt;
+use portfolio_client::PortfolioState;
 use serde_json::Value;
 use test_support::redis::RedisServer;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tower::ServiceExt;
 
 pub const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -27,6 +35,9 @@ pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 pub struct Gateway {
     pub addr: std::net::SocketAddr,
+    /// The state that serves the sockets; REST requests go through
+    /// `app(state)` with `oneshot`.
+    state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -42,10 +53,31 @@ impl Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(edge_gateway::run(listener, config, log, async {
+        let state = AppState::new(config, log).expect("state");
+        let task = tokio::spawn(edge_gateway::serve_state(listener, state.clone(), Router::new(), async {
             let _ = stopped.await;
         }));
-        Gateway { addr, stop: Some(stop), task }
+        Gateway { addr, state, stop: Some(stop), task }
+    }
+
+    /// `GET path` through the gateway's router, with a bearer token when
+    /// given: the status and the body.
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> (StatusCode, String) {
+        let mut request = Request::get(path);
+        if let Some(token) = bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request.body(Body::empty()).expect("request");
+        let response = edge_gateway::app(self.state.clone()).oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        (status, String::from_utf8(body.to_vec()).expect("UTF-8 body"))
+    }
+
+    /// `GET path` with a JSON answer.
+    pub async fn get_json(&self, path: &str, bearer: Option<&str>) -> Value {
+        let (_, body) = self.get(path, bearer).await;
+        serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON body in {body}"))
     }
 
     pub async fn stop(mut self) {
@@ -126,79 +158,38 @@ pub async fn publish(log: &SharedLog, event: common::event::Event, id: &str) -> 
     log.publish(&NewEvent::new(event, id)).await.expect("publish").seq()
 }
 
-/// A client-side view built from what the socket delivered, to compare with
-/// the server's snapshot.
-#[derive(Debug, Default, PartialEq)]
-pub struct View {
-    pub seq: u64,
-    pub positions: BTreeMap<String, Value>,
-    pub orders: BTreeMap<String, Value>,
-    pub account: Option<Value>,
+/// What a client holds after the messages a socket delivered: the Rust
+/// client's own merge (`PortfolioState`), compared with the server's
+/// snapshot read the same way.
+#[derive(Debug, Default)]
+pub struct View(PortfolioState);
+
+/// The state, not the epoch: a socket that started before the user's first
+/// event learns the epoch only on its next subscribe, and that is as the
+/// protocol says.
+impl PartialEq for View {
+    fn eq(&self, other: &View) -> bool {
+        let content = |v: &View| (v.seq, v.positions.clone(), v.orders.clone(), v.account.clone(), v.trades.clone());
+        content(self) == content(other)
+    }
 }
 
 impl View {
     pub fn apply(&mut self, message: &Value) {
-        if let Some(seq) = message["seq"].as_u64() {
-            self.seq = self.seq.max(seq);
-        }
-        match message["type"].as_str() {
-            Some("snapshot") => {
-                *self = View { seq: self.seq, ..View::default() };
-                self.apply_data(&message["data"]);
-            }
-            Some("batch") => self.apply_data(&message["data"]),
-            Some("position_update") => self.position(&message["data"]),
-            Some("order_update") => self.order(&message["data"]),
-            Some("account_update") => self.account = Some(message["data"].clone()),
-            _ => {}
-        }
-    }
-
-    pub fn apply_data(&mut self, data: &Value) {
-        for p in data["positions"].as_array().into_iter().flatten() {
-            self.position(p);
-        }
-        for o in data["orders"].as_array().into_iter().flatten() {
-            self.order(o);
-        }
-        if !data["account"].is_null() {
-            self.account = Some(data["account"].clone());
-        }
-    }
-
-    pub fn position(&mut self, p: &Value) {
-        let symbol = p["symbol"].as_str().unwrap_or_default().to_owned();
-        if p["quantity"] == "0" {
-            self.positions.remove(&symbol);
-        } else {
-            self.positions.insert(symbol, p.clone());
-        }
-    }
-
-    pub fn order(&mut self, o: &Value) {
-        let id = o["orderId"].as_str().unwrap_or_default().to_owned();
-        let closed = matches!(
-            o["status"].as_str(),
-            Some("filled" | "canceled" | "expired" | "replaced" | "rejected" | "failed")
-        );
-        if closed {
-            self.orders.remove(&id);
-        } else {
-            self.orders.insert(id, o.clone());
-        }
+        let message = serde_json::from_value(message.clone()).expect("a server message");
+        self.0.apply(message, SNAPSHOT_TRADES);
     }
 
     pub async fn of_server(log: &SharedLog, user: &UserId) -> View {
-        let snapshot = log.snapshot(user).await.expect("snapshot");
-        let mut view = View { seq: snapshot.seq, ..View::default() };
-        for p in &snapshot.positions {
-            view.position(&serde_json::to_value(p).expect("json"));
-        }
-        for o in &snapshot.orders {
-            view.order(&serde_json::to_value(o).expect("json"));
-        }
-        view.account = snapshot.account.as_ref().map(|a| serde_json::to_value(a).expect("json"));
-        view
+        View(PortfolioState::from(log.snapshot(user).await.expect("snapshot")))
+    }
+}
+
+impl std::ops::Deref for View {
+    type Target = PortfolioState;
+
+    fn deref(&self) -> &PortfolioState {
+        &self.0
     }
 }
 
@@ -208,29 +199,4 @@ pub async fn read_until_seq(socket: &mut Socket, view: &mut View, seq: u64) {
         let message = next(socket).await.unwrap_or_else(|code| panic!("closed ({code:?}) at seq {}", view.seq));
         view.apply(&message);
     }
-}
-
-/// A minimal HTTP/1.1 GET over a raw socket: the status and the body.
-pub async fn http_get_status(addr: std::net::SocketAddr, path: &str, bearer: Option<&str>) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
-}
-
-/// GET a JSON body.
-pub async fn http_get(addr: std::net::SocketAddr, path: &str, bearer: Option<&str>) -> Value {
-    let (_, body) = http_get_status(addr, path, bearer).await;
-    serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON body in {body}"))
-}
-
-/// GET a text body.
-pub async fn http_get_text(addr: std::net::SocketAddr, path: &str) -> String {
-    http_get_status(addr, path, None).await.1
 }

@@ -12,7 +12,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use broker_alpaca::AlpacaBroker;
-use bytes::Bytes;
 use common::config::Secret;
 use common::event::{Account, Envelope, Event, Position, PositionSide, Symbol, Timestamp, UserId};
 use event_log::index::IngestIndex;
@@ -20,9 +19,7 @@ use event_log::redis::RedisLog;
 use event_log::{EventLog, LogError, LogResult, LogSettings, NewEvent, Notice, Published, ReadAfter, Snapshot};
 use functions::signature::{self, Verifier, SIGNATURE_HEADER};
 use functions::{app, AppState, Deps, Function, Limits};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use test_support::alpaca::{FakeAlpaca, KEY_ID, SECRET};
 use test_support::redis::RedisServer;
@@ -223,18 +220,9 @@ pub(crate) async fn http_post(
     body: &str,
     signature: Option<String>,
 ) -> (StatusCode, Value) {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let mut request = Request::post(format!("http://{addr}{path}")).header("content-type", "application/json");
-    if let Some(signature) = signature {
-        request = request.header(SIGNATURE_HEADER, signature);
-    }
-    let response = client
-        .request(request.body(Full::new(Bytes::from(body.to_owned()))).expect("request"))
-        .await
-        .expect("HTTP request");
-    let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
-    (status, json_or_null(&bytes))
+    let headers: Vec<(&str, &str)> = signature.iter().map(|s| (SIGNATURE_HEADER, s.as_str())).collect();
+    let response = test_support::http::post_json(addr, path, &headers, body.as_bytes()).await.expect("HTTP request");
+    (StatusCode::from_u16(response.status).expect("a status"), response.json())
 }
 
 pub(crate) fn json_or_null(bytes: &[u8]) -> Value {
