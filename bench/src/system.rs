@@ -41,6 +41,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use functions::Function;
+use test_support::net::free_addr;
 
 use crate::client::client_config;
 use crate::error::Error;
@@ -259,7 +260,7 @@ impl System {
         let http = HttpClient::builder(TokioExecutor::new()).pool_max_idle_per_host(1_024).build_http();
         match kind {
             Kind::Ours => {
-                let (ws, completions, prices) = (free_port()?, free_port()?, free_port()?);
+                let (ws, completions, prices) = (free_addr()?, free_addr()?, free_addr()?);
                 let mut gateway = tokio::process::Command::new(locations.binary("edge-gateway")?);
                 gateway
                     .env("REDIS_URL", redis_url)
@@ -525,12 +526,6 @@ fn signed_post(addr: SocketAddr, path: &str, body: String) -> axum::http::Reques
         request.headers_mut().insert(functions::signature::SIGNATURE_HEADER, value);
     }
     request
-}
-
-/// A free loopback port (probed; the child binds it right after).
-fn free_port() -> Result<SocketAddr, Error> {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(probe.local_addr()?)
 }
 
 fn spawn(name: &'static str, mut command: tokio::process::Command, stdout: Stdio) -> Result<Process, Error> {

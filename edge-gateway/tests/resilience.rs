@@ -4,7 +4,6 @@
 
 mod harness;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +13,9 @@ use event_log::memory::MemoryLog;
 use event_log::{LogSettings, SharedLog};
 use futures::{SinkExt, StreamExt};
 use harness::*;
-use test_support::process::rss_kib;
-use test_support::redis::{free_port, RedisServer};
+use test_support::net::free_port;
+use test_support::process::{rss_kib, Service};
+use test_support::redis::RedisServer;
 use test_support::wait;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -309,9 +309,9 @@ async fn shutdown_closes_every_socket_with_1012_and_releases_leases() {
     next_gateway.stop().await;
 }
 
-/// The gateway binary, as a child process.
+/// The gateway binary, as a child process with only the environment given.
 struct GatewayProcess {
-    child: Child,
+    process: Service,
     addr: std::net::SocketAddr,
 }
 
@@ -321,28 +321,24 @@ impl GatewayProcess {
     }
 
     fn spawn_on(addr: std::net::SocketAddr, redis_url: &str, extra: &[(&str, &str)]) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_edge-gateway"))
-            .env_clear()
-            .env("GATEWAY_ADDR", addr.to_string())
-            .env("REDIS_URL", redis_url)
-            .env("JWT_SECRET", SECRET)
-            .env("RUST_LOG", "warn")
-            .envs(extra.iter().copied())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn the gateway binary");
-        Self { child, addr }
+        let mut env: std::collections::BTreeMap<String, String> = [
+            ("GATEWAY_ADDR", addr.to_string()),
+            ("REDIS_URL", redis_url.to_owned()),
+            ("JWT_SECRET", SECRET.to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let logs = std::env::temp_dir().join(format!("ps-gateway-{}-{}", std::process::id(), addr.port()));
+        std::fs::create_dir_all(&logs).expect("create the log directory");
+        let process = Service::spawn("gateway", std::path::Path::new(env!("CARGO_BIN_EXE_edge-gateway")), &env, &logs);
+        Self { process, addr }
     }
 
     fn url(&self) -> String {
         format!("ws://{}/ws/portfolio", self.addr)
-    }
-}
-
-impl Drop for GatewayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -370,8 +366,7 @@ async fn leases_of_a_killed_gateway_expire() {
     for socket in &mut sockets {
         subscribe(socket, &["orders"]).await;
     }
-    crashed.child.kill().expect("SIGKILL");
-    let _ = crashed.child.wait();
+    crashed.process.kill();
 
     let survivor = Gateway::start(redis_log(&server).await, &[]).await;
     let mut sixth = connect(&survivor, "nina").await;
@@ -409,8 +404,7 @@ async fn clients_recover_from_a_killed_gateway_without_losing_an_event() {
     let seq = publish(&producer, conformance::order(&sam, "o-1", OrderStatus::New), "o-1").await;
     client.wait_for(WAIT, |s| s.seq >= seq).await.expect("first order");
 
-    gateway.child.kill().expect("SIGKILL");
-    let _ = gateway.child.wait();
+    gateway.process.kill();
     let mut last = 0;
     for i in 0..20i64 {
         let event = match i % 2 {
@@ -451,7 +445,7 @@ async fn a_stalled_client_does_not_grow_the_gateway_process() {
     let mut healthy = connect_url(&url, "fine").await.expect("connect");
     subscribe(&mut healthy, &["orders"]).await;
 
-    let before = rss_kib(gateway.child.id()).expect("gateway RSS");
+    let before = rss_kib(gateway.process.pid()).expect("gateway RSS");
     let (stuck, fine) = (user("stuck"), user("fine"));
     let mut worst = Duration::ZERO;
     // Published in pipelined batches: 40,000 messages of ~400 bytes (16 MB)
@@ -476,7 +470,7 @@ async fn a_stalled_client_does_not_grow_the_gateway_process() {
             worst = worst.max(started.elapsed());
         }
     }
-    let after = rss_kib(gateway.child.id()).expect("gateway RSS");
+    let after = rss_kib(gateway.process.pid()).expect("gateway RSS");
     eprintln!("gateway RSS {before} KiB -> {after} KiB; healthy user's worst latency {worst:?}");
     assert!(worst < Duration::from_millis(500), "the healthy user waited {worst:?}");
     // Its queue holds 8 messages, so the gateway must not have kept the

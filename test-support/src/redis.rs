@@ -3,10 +3,12 @@
 //! production does), killed when dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::net::free_port;
 
 /// How long a start may take before the harness gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -121,17 +123,6 @@ impl Drop for RedisServer {
             let _ = child.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A free loopback port, never Redis' default 6379.
-pub fn free_port() -> u16 {
-    loop {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).expect("bind a free port");
-        let port = listener.local_addr().expect("local address").port();
-        if port != 6379 {
-            return port;
-        }
     }
 }
 

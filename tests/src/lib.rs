@@ -19,7 +19,6 @@
 //! (the compose stack run as plain processes).
 
 pub mod compose;
-pub mod process;
 pub mod samconfig;
 pub mod template;
 pub mod vars;

@@ -23,7 +23,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use e2e_tests::compose::{self, Compose};
-use e2e_tests::process::Service;
 use e2e_tests::workspace;
 use edge_gateway::auth::{sign_hs256, TokenClaims};
 use edge_gateway::config::vars as gateway;
@@ -31,7 +30,9 @@ use functions::config::vars as func;
 use functions::signature::{now_unix, sign, SIGNATURE_HEADER};
 use functions::Function;
 use test_support::http;
-use test_support::redis::{free_port, RedisServer};
+use test_support::net::free_port;
+use test_support::process::Service;
+use test_support::redis::RedisServer;
 
 /// Starting a debug build and connecting to Redis takes well under this.
 const START_TIMEOUT: Duration = Duration::from_secs(30);

@@ -31,7 +31,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 use test_support::alpaca::{FakeAlpaca, KEY_ID, SECRET};
-use test_support::redis::{free_port, RedisServer};
+use test_support::net::free_port;
+use test_support::redis::RedisServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
