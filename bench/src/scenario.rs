@@ -28,6 +28,17 @@ pub(crate) fn check_range<T: PartialOrd + Display>(
     }
 }
 
+/// A scenario's options as the command line gives them with no flags, so
+/// its `Default` is written once, in its `#[arg(default_value_t = …)]`s.
+pub(crate) fn flag_defaults<T: clap::Args>() -> T {
+    #[derive(clap::Parser)]
+    struct Flags<T: clap::Args> {
+        #[command(flatten)]
+        flags: T,
+    }
+    <Flags<T> as clap::Parser>::parse_from(["bench"]).flags
+}
+
 /// The scenarios, one subcommand each.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Scenario {

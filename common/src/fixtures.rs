@@ -1,6 +1,6 @@
-//! Sample events for tests of every crate (feature `fixtures`): one
-//! builder per event type, with the design note's example values, so no test
-//! spells an envelope out by hand.
+//! Sample events for tests of every crate (feature `fixtures`): the design
+//! note's examples as JSON (`fixtures/*.json`), and one builder per event
+//! type with the note's values, so no test spells an envelope out by hand.
 
 use rust_decimal::Decimal;
 
@@ -8,6 +8,21 @@ use crate::event::{
     Account, Envelope, Event, Order, OrderSide, OrderStatus, OrderType, Position, PositionSide, Symbol, Timestamp,
     Trade, UserId,
 };
+
+/// The design note's `position_update` example, as strict JSON.
+pub const POSITION_UPDATE: &str = include_str!("fixtures/position_update.json");
+/// The design note's `order_update` example, as strict JSON.
+pub const ORDER_UPDATE: &str = include_str!("fixtures/order_update.json");
+/// The design note's `account_update` example, as strict JSON.
+pub const ACCOUNT_UPDATE: &str = include_str!("fixtures/account_update.json");
+/// The design note's `trade_executed` example, as strict JSON.
+pub const TRADE_EXECUTED: &str = include_str!("fixtures/trade_executed.json");
+
+/// The `data` object of one of the note's examples.
+pub fn note_data(example: &str) -> serde_json::Value {
+    let event: serde_json::Value = serde_json::from_str(example).expect("the note's examples are JSON");
+    event["data"].clone()
+}
 
 /// A user id that is known to be valid.
 pub fn user(name: &str) -> UserId {

@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
-use crate::scenario::check_range;
+use crate::scenario::{check_range, flag_defaults};
 use crate::system::{self, events, Kind, Locations, Settings, System};
 use crate::target::Target;
 use common::sync::lock;
@@ -81,17 +81,10 @@ pub struct Options {
     pub smoke: bool,
 }
 
+/// The flags' defaults.
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            day_seconds: TRADING_DAY_SECS,
-            speedup: DEFAULT_SPEEDUP,
-            positions: DEFAULT_POSITIONS,
-            seed: 42,
-            redis_url: None,
-            locations: Locations::default(),
-            smoke: false,
-        }
+        flag_defaults()
     }
 }
 

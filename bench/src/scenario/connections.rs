@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::load;
 use crate::measure::{own_rss_kib, require_open_files};
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
-use crate::scenario::check_range;
+use crate::scenario::{check_range, flag_defaults};
 use crate::system::{Kind, Settings, System, Under};
 
 /// Default connections.
@@ -52,14 +52,10 @@ pub struct Options {
     pub smoke: bool,
 }
 
+/// The flags' defaults.
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            connections: DEFAULT_CONNECTIONS,
-            concurrency: DEFAULT_CONCURRENCY,
-            under: Under::default(),
-            smoke: false,
-        }
+        flag_defaults()
     }
 }
 

@@ -26,7 +26,7 @@ use crate::error::Error;
 use crate::load;
 use crate::measure::{median, require_open_files, Latencies};
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
-use crate::scenario::check_range;
+use crate::scenario::{check_range, flag_defaults};
 use crate::system::{self, events, Kind, Settings, System, Under};
 use crate::target::Target;
 use common::sync::lock;
@@ -64,9 +64,10 @@ pub struct Options {
     pub smoke: bool,
 }
 
+/// The flags' defaults.
 impl Default for Options {
     fn default() -> Self {
-        Self { holders: DEFAULT_HOLDERS, rounds: DEFAULT_ROUNDS, under: Under::default(), smoke: false }
+        flag_defaults()
     }
 }
 

@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::load::{self, Load, Outcome, Summary};
 use crate::measure::Latencies;
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
-use crate::scenario::check_range;
+use crate::scenario::{check_range, flag_defaults};
 use crate::system::{self, events, Kind, Settings, System, Under};
 use crate::target::Target;
 use common::sync::lock;
@@ -81,17 +81,10 @@ pub struct Options {
     pub smoke: bool,
 }
 
+/// The flags' defaults.
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            users: DEFAULT_USERS,
-            rate: DEFAULT_RATE,
-            seconds: DEFAULT_SECONDS,
-            in_flight: DEFAULT_IN_FLIGHT,
-            tick_rate: DEFAULT_TICK_RATE,
-            under: Under::default(),
-            smoke: false,
-        }
+        flag_defaults()
     }
 }
 

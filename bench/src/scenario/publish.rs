@@ -22,6 +22,7 @@ use crate::error::Error;
 use crate::measure::{median, Latencies, ProcessCpu};
 use crate::redis_benchmark::{self, Measured, RedisBenchmark};
 use crate::report::{Environment, Goal, Report, Row};
+use crate::scenario::flag_defaults;
 use crate::target::Target;
 
 mod script_call;
@@ -115,21 +116,10 @@ pub struct Options {
     pub smoke: bool,
 }
 
+/// The flags' defaults.
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            events: DEFAULT_EVENTS,
-            tasks: DEFAULT_TASKS,
-            users: DEFAULT_USERS,
-            batch: DEFAULT_BATCH,
-            connections: 1,
-            runs: DEFAULT_RUNS,
-            bench_clients: DEFAULT_BENCH_CLIENTS,
-            bench_pipeline: DEFAULT_BENCH_PIPELINE,
-            phase_timeout_secs: DEFAULT_PHASE_TIMEOUT_SECS,
-            redis_url: None,
-            smoke: false,
-        }
+        flag_defaults()
     }
 }
 

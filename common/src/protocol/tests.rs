@@ -3,62 +3,24 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::event::UserId;
+use crate::fixtures::{note_data, ACCOUNT_UPDATE, ORDER_UPDATE, POSITION_UPDATE, TRADE_EXECUTED};
 
 fn position_json(symbol: &str) -> Value {
-    json!({
-        "symbol": symbol,
-        "quantity": "100",
-        "currentPrice": "175.50",
-        "entryPrice": "170.25",
-        "unrealizedPnl": "525.00",
-        "unrealizedPnlPercent": "3.08",
-        "marketValue": "17550.00",
-        "side": "long",
-        "strategyId": "strategy-xyz",
-        "openedAt": "2026-01-03T09:30:00.000Z"
-    })
+    let mut data = note_data(POSITION_UPDATE);
+    data["symbol"] = json!(symbol);
+    data
 }
 
 fn order_json() -> Value {
-    json!({
-        "orderId": "order-123",
-        "brokerOrderId": "alpaca-order-456",
-        "symbol": "TSLA",
-        "side": "buy",
-        "type": "limit",
-        "status": "filled",
-        "qty": "50",
-        "filledQty": "50",
-        "filledAvgPrice": "245.75",
-        "limitPrice": "246.00",
-        "submittedAt": "2026-01-03T15:29:30.000Z",
-        "filledAt": "2026-01-03T15:30:45.000Z"
-    })
+    note_data(ORDER_UPDATE)
 }
 
 fn account_json() -> Value {
-    json!({
-        "equity": "104308.75",
-        "buyingPower": "354905.24",
-        "cash": "50000.00",
-        "portfolioValue": "104308.75",
-        "dayPnl": "1234.56",
-        "dayPnlPercent": "1.20",
-        "timestamp": "2026-01-03T15:30:45.000Z"
-    })
+    note_data(ACCOUNT_UPDATE)
 }
 
 fn trade_json() -> Value {
-    json!({
-        "tradeId": "trade-789",
-        "symbol": "NVDA",
-        "side": "sell",
-        "quantity": "25",
-        "price": "520.50",
-        "pnl": "1250.00",
-        "executedAt": "2026-01-03T15:30:45.000Z",
-        "strategyId": "strategy-xyz"
-    })
+    note_data(TRADE_EXECUTED)
 }
 
 fn ts(text: &str) -> Timestamp {
