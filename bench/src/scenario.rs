@@ -28,6 +28,40 @@ pub(crate) fn check_range<T: PartialOrd + Display>(
     }
 }
 
+/// What every scenario's options do before a run: take the `--smoke` sizes
+/// when asked, then check every value.
+pub trait Flags: Clone {
+    /// Replaces the sizes with the smoke run's.
+    fn shrink(&mut self);
+    /// Checks every value; an error names the flag.
+    fn check(self) -> Result<Self, Error>;
+    /// Whether `--smoke` was given.
+    fn smoke(&self) -> bool;
+
+    /// The options a run uses: shrunk when `--smoke` was given, checked.
+    fn effective(&self) -> Result<Self, Error> {
+        let mut options = self.clone();
+        if options.smoke() {
+            options.shrink();
+        }
+        options.check()
+    }
+}
+
+/// Implements `Default` for a scenario's options as their flags' defaults
+/// ([`flag_defaults`]).
+macro_rules! default_from_flags {
+    ($options:ty) => {
+        /// The flags' defaults.
+        impl Default for $options {
+            fn default() -> Self {
+                $crate::scenario::flag_defaults()
+            }
+        }
+    };
+}
+pub(crate) use default_from_flags;
+
 /// A scenario's options as the command line gives them with no flags, so
 /// its `Default` is written once, in its `#[arg(default_value_t = …)]`s.
 pub(crate) fn flag_defaults<T: clap::Args>() -> T {

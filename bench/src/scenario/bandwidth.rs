@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
-use crate::scenario::{check_range, flag_defaults};
+use crate::scenario::{check_range, default_from_flags, Flags};
 use crate::system::{self, events, Kind, Locations, Settings, System};
 use crate::target::Target;
 use common::sync::lock;
@@ -81,26 +81,27 @@ pub struct Options {
     pub smoke: bool,
 }
 
-/// The flags' defaults.
-impl Default for Options {
-    fn default() -> Self {
-        flag_defaults()
+default_from_flags!(Options);
+
+impl Flags for Options {
+    fn shrink(&mut self) {
+        self.day_seconds = SMOKE_DAY_SECS;
+        self.speedup = SMOKE_SPEEDUP;
+    }
+
+    fn check(self) -> Result<Self, Error> {
+        check_range("day-seconds", self.day_seconds, 1..=86_400)?;
+        check_range("speedup", self.speedup, 1..=1_000)?;
+        check_range("positions", self.positions, 1..=100)?;
+        Ok(self)
+    }
+
+    fn smoke(&self) -> bool {
+        self.smoke
     }
 }
 
 impl Options {
-    fn effective(&self) -> Result<Self, Error> {
-        let mut o = self.clone();
-        if o.smoke {
-            o.day_seconds = SMOKE_DAY_SECS;
-            o.speedup = SMOKE_SPEEDUP;
-        }
-        check_range("day-seconds", o.day_seconds, 1..=86_400)?;
-        check_range("speedup", o.speedup, 1..=1_000)?;
-        check_range("positions", o.positions, 1..=100)?;
-        Ok(o)
-    }
-
     fn symbols(&self) -> Vec<String> {
         (0..self.positions).map(|i| format!("BW{i:02}")).collect()
     }

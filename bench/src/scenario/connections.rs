@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::load;
 use crate::measure::{own_rss_kib, require_open_files};
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
-use crate::scenario::{check_range, flag_defaults};
+use crate::scenario::{check_range, default_from_flags, Flags};
 use crate::system::{Kind, Settings, System, Under};
 
 /// Default connections.
@@ -52,23 +52,22 @@ pub struct Options {
     pub smoke: bool,
 }
 
-/// The flags' defaults.
-impl Default for Options {
-    fn default() -> Self {
-        flag_defaults()
-    }
-}
+default_from_flags!(Options);
 
-impl Options {
-    fn effective(&self) -> Result<Self, Error> {
-        let mut o = self.clone();
-        if o.smoke {
-            o.connections = SMOKE_CONNECTIONS;
-        }
-        check_range("connections", o.connections, 1..=MAX_CONNECTIONS)?;
-        check_range("concurrency", o.concurrency, 1..=MAX_CONCURRENCY)?;
-        o.under = o.under.checked()?;
-        Ok(o)
+impl Flags for Options {
+    fn shrink(&mut self) {
+        self.connections = SMOKE_CONNECTIONS;
+    }
+
+    fn check(mut self) -> Result<Self, Error> {
+        check_range("connections", self.connections, 1..=MAX_CONNECTIONS)?;
+        check_range("concurrency", self.concurrency, 1..=MAX_CONCURRENCY)?;
+        self.under = self.under.checked()?;
+        Ok(self)
+    }
+
+    fn smoke(&self) -> bool {
+        self.smoke
     }
 }
 

@@ -26,7 +26,7 @@ use crate::error::Error;
 use crate::load;
 use crate::measure::{median, require_open_files, Latencies};
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
-use crate::scenario::{check_range, flag_defaults};
+use crate::scenario::{check_range, default_from_flags, Flags};
 use crate::system::{self, events, Kind, Settings, System, Under};
 use crate::target::Target;
 use common::sync::lock;
@@ -64,24 +64,23 @@ pub struct Options {
     pub smoke: bool,
 }
 
-/// The flags' defaults.
-impl Default for Options {
-    fn default() -> Self {
-        flag_defaults()
-    }
-}
+default_from_flags!(Options);
 
-impl Options {
-    fn effective(&self) -> Result<Self, Error> {
-        let mut o = self.clone();
-        if o.smoke {
-            o.holders = SMOKE_HOLDERS;
-            o.rounds = SMOKE_ROUNDS;
-        }
-        check_range("holders", o.holders, 1..=MAX_HOLDERS)?;
-        check_range("rounds", o.rounds, 1..=MAX_ROUNDS)?;
-        o.under = o.under.checked()?;
-        Ok(o)
+impl Flags for Options {
+    fn shrink(&mut self) {
+        self.holders = SMOKE_HOLDERS;
+        self.rounds = SMOKE_ROUNDS;
+    }
+
+    fn check(mut self) -> Result<Self, Error> {
+        check_range("holders", self.holders, 1..=MAX_HOLDERS)?;
+        check_range("rounds", self.rounds, 1..=MAX_ROUNDS)?;
+        self.under = self.under.checked()?;
+        Ok(self)
+    }
+
+    fn smoke(&self) -> bool {
+        self.smoke
     }
 }
 

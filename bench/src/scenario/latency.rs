@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::load::{self, Load, Outcome, Summary};
 use crate::measure::Latencies;
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
-use crate::scenario::{check_range, flag_defaults};
+use crate::scenario::{check_range, default_from_flags, Flags};
 use crate::system::{self, events, Kind, Settings, System, Under};
 use crate::target::Target;
 use common::sync::lock;
@@ -81,35 +81,35 @@ pub struct Options {
     pub smoke: bool,
 }
 
-/// The flags' defaults.
-impl Default for Options {
-    fn default() -> Self {
-        flag_defaults()
+default_from_flags!(Options);
+
+impl Flags for Options {
+    fn shrink(&mut self) {
+        self.users = SMOKE_USERS;
+        self.rate = SMOKE_RATE;
+        self.seconds = SMOKE_SECONDS;
+    }
+
+    fn check(mut self) -> Result<Self, Error> {
+        check_range("users", self.users, 1..=MAX_USERS)?;
+        check_range("rate", self.rate, 1..=MAX_RATE)?;
+        check_range("seconds", self.seconds, 1..=MAX_SECONDS)?;
+        check_range("in-flight", self.in_flight, 1..=MAX_IN_FLIGHT)?;
+        check_range("tick-rate", self.tick_rate, 0..=1_000)?;
+        // Tick prices name ticks below a million (see TICK_STEP).
+        if u64::from(self.tick_rate) * self.seconds >= 1_000_000 {
+            return Err(Error::InvalidOption("--tick-rate × --seconds must stay below 1000000".to_owned()));
+        }
+        self.under = self.under.checked()?;
+        Ok(self)
+    }
+
+    fn smoke(&self) -> bool {
+        self.smoke
     }
 }
 
 impl Options {
-    /// The options after `--smoke`, checked.
-    pub fn effective(&self) -> Result<Self, Error> {
-        let mut o = self.clone();
-        if o.smoke {
-            o.users = SMOKE_USERS;
-            o.rate = SMOKE_RATE;
-            o.seconds = SMOKE_SECONDS;
-        }
-        check_range("users", o.users, 1..=MAX_USERS)?;
-        check_range("rate", o.rate, 1..=MAX_RATE)?;
-        check_range("seconds", o.seconds, 1..=MAX_SECONDS)?;
-        check_range("in-flight", o.in_flight, 1..=MAX_IN_FLIGHT)?;
-        check_range("tick-rate", o.tick_rate, 0..=1_000)?;
-        // Tick prices name ticks below a million (see TICK_STEP).
-        if u64::from(o.tick_rate) * o.seconds >= 1_000_000 {
-            return Err(Error::InvalidOption("--tick-rate × --seconds must stay below 1000000".to_owned()));
-        }
-        o.under = o.under.checked()?;
-        Ok(o)
-    }
-
     /// The load of the urgent phase.
     pub fn load(&self, sample_every: Option<Duration>) -> Load {
         Load { users: self.users, rate: self.rate, seconds: self.seconds, in_flight: self.in_flight, sample_every }

@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::measure::{median, Latencies, ProcessCpu};
 use crate::redis_benchmark::{self, Measured, RedisBenchmark};
 use crate::report::{Environment, Goal, Report, Row};
-use crate::scenario::flag_defaults;
+use crate::scenario::{check_range, default_from_flags, Flags};
 use crate::target::Target;
 
 mod script_call;
@@ -116,43 +116,36 @@ pub struct Options {
     pub smoke: bool,
 }
 
-/// The flags' defaults.
-impl Default for Options {
-    fn default() -> Self {
-        flag_defaults()
+default_from_flags!(Options);
+
+impl Flags for Options {
+    fn shrink(&mut self) {
+        self.events = SMOKE_EVENTS;
+        self.tasks = SMOKE_TASKS;
+        self.users = SMOKE_USERS;
+        self.batch = SMOKE_BATCH;
+        self.runs = 1;
+    }
+
+    fn check(self) -> Result<Self, Error> {
+        check_range("events", self.events, 1..=MAX_EVENTS)?;
+        check_range("tasks", self.tasks, 1..=MAX_TASKS)?;
+        check_range("users", self.users, 1..=MAX_USERS)?;
+        check_range("batch", self.batch, 1..=MAX_BATCH)?;
+        check_range("connections", self.connections, 1..=MAX_CONNECTIONS)?;
+        check_range("runs", self.runs, 1..=MAX_RUNS)?;
+        check_range("bench-clients", self.bench_clients, 1..=10_000)?;
+        check_range("bench-pipeline", self.bench_pipeline, 1..=10_000)?;
+        check_range("phase-timeout-secs", self.phase_timeout_secs, 1..=3_600)?;
+        Ok(self)
+    }
+
+    fn smoke(&self) -> bool {
+        self.smoke
     }
 }
 
 impl Options {
-    /// The options `run` uses: `--smoke` sizes applied, then checked.
-    fn effective(&self) -> Result<Self, Error> {
-        let mut o = self.clone();
-        if o.smoke {
-            o.events = SMOKE_EVENTS;
-            o.tasks = SMOKE_TASKS;
-            o.users = SMOKE_USERS;
-            o.batch = SMOKE_BATCH;
-            o.runs = 1;
-        }
-        let within = |name: &str, value: u64, max: u64| {
-            if (1..=max).contains(&value) {
-                Ok(())
-            } else {
-                Err(Error::InvalidOption(format!("--{name} must be 1 to {max}, got {value}")))
-            }
-        };
-        within("events", o.events, MAX_EVENTS)?;
-        within("tasks", o.tasks as u64, MAX_TASKS as u64)?;
-        within("users", o.users as u64, MAX_USERS as u64)?;
-        within("batch", o.batch as u64, MAX_BATCH as u64)?;
-        within("connections", o.connections as u64, MAX_CONNECTIONS as u64)?;
-        within("runs", o.runs as u64, MAX_RUNS as u64)?;
-        within("bench-clients", u64::from(o.bench_clients), 10_000)?;
-        within("bench-pipeline", u64::from(o.bench_pipeline), 10_000)?;
-        within("phase-timeout-secs", o.phase_timeout_secs, 3_600)?;
-        Ok(o)
-    }
-
     fn phase_limit(&self) -> Duration {
         Duration::from_secs(self.phase_timeout_secs)
     }
@@ -240,8 +233,11 @@ pub async fn run(options: &Options) -> Result<Report, Error> {
     let (n, limit) = (options.events, options.phase_limit());
     for run in 0..options.runs {
         let own = Client::Own;
-        phases[0].push(on_server(&target, n, own, publish_calls(&logs, &workload, &options, run)).await?);
-        phases[1].push(on_server(&target, n, own, publish_batches(&logs, &workload, &options, run)).await?);
+        phases[0].push(on_server(&target, n, own, publish_phase(&logs, &workload, &options, run, Calls::One)).await?);
+        phases[1].push(
+            on_server(&target, n, own, publish_phase(&logs, &workload, &options, run, Calls::Many(options.batch)))
+                .await?,
+        );
         let child = Client::Child;
         phases[2].push(on_server(&target, n, child, async { Ok(evalsha.run(limit).await?.into()) }).await?);
         phases[3].push(on_server(&target, n, child, async { Ok(xadd.run(limit).await?.into()) }).await?);
@@ -366,75 +362,63 @@ fn baselines(
     Ok((base, xadd))
 }
 
-/// Ours, one event per `publish` call: task `t` of `T` publishes events
-/// `t, t+T, t+2T, …`, each awaited before the next.
-async fn publish_calls(
+/// How a phase hands events to the log.
+#[derive(Debug, Clone, Copy)]
+enum Calls {
+    /// One event per `publish` call.
+    One,
+    /// Batches of this many per `publish_many` call.
+    Many(usize),
+}
+
+/// Ours: task `t` of `T` publishes events `t, t+T, t+2T, …`, one call (of
+/// one event, or of a batch) awaited before the next.
+async fn publish_phase(
     logs: &[RedisLog],
     workload: &Arc<Workload>,
     options: &Options,
     run: usize,
+    calls: Calls,
 ) -> Result<Phase, Error> {
     let limit = options.phase_limit();
     let started = Instant::now();
     let deadline = started + limit;
+    let (what, batch) = match calls {
+        Calls::One => ("publish, one event per call", 1),
+        Calls::Many(batch) => ("publish_many", batch),
+    };
     let mut tasks = JoinSet::new();
     for task in 0..options.tasks {
         let log = logs[task % logs.len()].clone();
         let workload = workload.clone();
         let (stride, events) = (options.tasks as u64, options.events);
         tasks.spawn(async move {
-            let mut latencies = Latencies::with_capacity((events / stride + 1) as usize);
-            let mut k = task as u64;
-            while k < events {
-                let event = workload.new_event(run, k);
-                let sent = Instant::now();
-                let published = log.publish(&event).await?;
-                latencies.record(sent.elapsed());
-                expect_new(&published)?;
-                if Instant::now() > deadline {
-                    return Err(Error::Timeout { what: "publish, one event per call".to_owned(), limit });
-                }
-                k += stride;
-            }
-            Ok(latencies)
-        });
-    }
-    let latencies = join(tasks).await?;
-    Ok(phase(options.events, started.elapsed(), latencies))
-}
-
-/// Ours, `publish_many`: as [`publish_calls`], in batches.
-async fn publish_batches(
-    logs: &[RedisLog],
-    workload: &Arc<Workload>,
-    options: &Options,
-    run: usize,
-) -> Result<Phase, Error> {
-    let limit = options.phase_limit();
-    let started = Instant::now();
-    let deadline = started + limit;
-    let mut tasks = JoinSet::new();
-    for task in 0..options.tasks {
-        let log = logs[task % logs.len()].clone();
-        let workload = workload.clone();
-        let (stride, events, batch) = (options.tasks as u64, options.events, options.batch);
-        tasks.spawn(async move {
             let mut latencies = Latencies::with_capacity((events / stride / batch as u64 + 1) as usize);
+            let mut chunk = Vec::with_capacity(batch);
             let mut k = task as u64;
             while k < events {
-                let mut chunk = Vec::with_capacity(batch);
+                chunk.clear();
                 while chunk.len() < batch && k < events {
                     chunk.push(workload.new_event(run, k));
                     k += stride;
                 }
                 let sent = Instant::now();
-                let results = log.publish_many(&chunk).await;
-                latencies.record(sent.elapsed());
-                for result in results {
-                    expect_new(&result?)?;
+                match calls {
+                    Calls::One => {
+                        let published = log.publish(&chunk[0]).await;
+                        latencies.record(sent.elapsed());
+                        expect_new(&published?)?;
+                    }
+                    Calls::Many(_) => {
+                        let results = log.publish_many(&chunk).await;
+                        latencies.record(sent.elapsed());
+                        for result in results {
+                            expect_new(&result?)?;
+                        }
+                    }
                 }
                 if Instant::now() > deadline {
-                    return Err(Error::Timeout { what: "publish_many".to_owned(), limit });
+                    return Err(Error::Timeout { what: what.to_owned(), limit });
                 }
             }
             Ok(latencies)

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::report::{Comparison, Figure, Goal, Report};
-use crate::scenario::latency;
+use crate::scenario::{check_range, latency, Flags};
 use crate::system::Kind;
 
 /// Seconds of load of [`Options::default`] (the library's; the command
@@ -46,9 +46,7 @@ impl Default for Options {
 /// Runs S5 to its report.
 pub async fn run(options: &Options) -> Result<Report, Error> {
     let load = options.load.effective()?;
-    if !(1..=600).contains(&options.sample_secs) {
-        return Err(Error::InvalidOption("--sample-secs must be 1..=600".to_owned()));
-    }
+    check_range("sample-secs", options.sample_secs, 1..=600)?;
     let every = Duration::from_secs(options.sample_secs);
     let (runs, environment) = latency::run_systems(&load, Some(every)).await?;
     let mut report = latency::report(&load, &runs, environment);
