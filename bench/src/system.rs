@@ -787,12 +787,14 @@ pub mod events {
 
     /// A `position_update` like the ones our price-ticks function publishes.
     pub fn position_update(symbol: &str, price: Decimal, user: &str, seq: u64) -> serde_json::Value {
-        serde_json::to_value(Event::PositionUpdate(Envelope {
-            seq: Some(seq),
-            timestamp: Timestamp::now(),
-            user_id: UserId::new(user).unwrap_or_else(|_| UserId::new("x").expect("a valid user id")),
-            data: position(symbol, price),
-        }))
+        serde_json::to_value(Event::from(
+            Envelope::new(
+                UserId::new(user).unwrap_or_else(|_| UserId::new("x").expect("a valid user id")),
+                Timestamp::now(),
+                position(symbol, price),
+            )
+            .with_seq(seq),
+        ))
         .unwrap_or_default()
     }
 
@@ -818,12 +820,11 @@ pub mod events {
             for user in chunk {
                 let user_id = UserId::new(user).map_err(|e| Error::InvalidOption(e.to_string()))?;
                 for symbol in symbols {
-                    let event = Event::PositionUpdate(Envelope {
-                        seq: None,
-                        timestamp: Timestamp::now(),
-                        user_id: user_id.clone(),
-                        data: position(symbol, Decimal::from(100)),
-                    });
+                    let event = Event::from(Envelope::new(
+                        user_id.clone(),
+                        Timestamp::now(),
+                        position(symbol, Decimal::from(100)),
+                    ));
                     seed.push(NewEvent::new(event, format!("seed:p:{user}:{symbol}")));
                 }
                 let account = Account {
@@ -835,12 +836,7 @@ pub mod events {
                     day_pnl_percent: Decimal::ZERO,
                     timestamp: Timestamp::now(),
                 };
-                let event = Event::AccountUpdate(Envelope {
-                    seq: None,
-                    timestamp: Timestamp::now(),
-                    user_id: user_id.clone(),
-                    data: account,
-                });
+                let event = Event::from(Envelope::new(user_id.clone(), Timestamp::now(), account));
                 seed.push(NewEvent::new(event, format!("seed:a:{user}")));
             }
             for result in log.publish_many(&seed).await {

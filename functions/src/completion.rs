@@ -113,11 +113,10 @@ fn order_event(completion: &Completion) -> Event {
         CompletionStatus::Failed => OrderStatus::Failed,
     };
     let reason = completion.error.as_deref().map(|text| text.chars().take(MAX_ERROR_CHARS).collect());
-    Event::OrderUpdate(Envelope {
-        seq: None,
-        timestamp: Timestamp::now(),
-        user_id: completion.user_id.clone(),
-        data: Order {
+    Event::from(Envelope::new(
+        completion.user_id.clone(),
+        Timestamp::now(),
+        Order {
             order_id: completion.order_id.clone(),
             broker_order_id: completion.broker_order_id.clone(),
             symbol: order.symbol.clone(),
@@ -133,5 +132,5 @@ fn order_event(completion: &Completion) -> Event {
             filled_at: None,
             reason,
         },
-    })
+    ))
 }

@@ -258,11 +258,11 @@ fn account_dedupe(user: &UserId, held: &[(Symbol, i64)]) -> String {
 }
 
 fn position_event(position: Position, user: &UserId, now: Timestamp) -> Event {
-    Event::PositionUpdate(Envelope { seq: None, timestamp: now, user_id: user.clone(), data: position })
+    Event::from(Envelope::new(user.clone(), now, position))
 }
 
 fn account_event(account: Account, user: &UserId, now: Timestamp) -> Event {
-    Event::AccountUpdate(Envelope { seq: None, timestamp: now, user_id: user.clone(), data: account })
+    Event::from(Envelope::new(user.clone(), now, account))
 }
 
 impl From<TickOutcome> for Outcome {

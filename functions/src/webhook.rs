@@ -216,11 +216,10 @@ fn order_event(message: &TradeUpdateMessage, order_type: OrderType, user: &UserI
         Some(id) if !id.is_empty() => id.clone(),
         _ => order.id.clone(),
     };
-    Event::OrderUpdate(Envelope {
-        seq: None,
-        timestamp: now,
-        user_id: user.clone(),
-        data: Order {
+    Event::from(Envelope::new(
+        user.clone(),
+        now,
+        Order {
             order_id,
             broker_order_id: Some(order.id.clone()),
             symbol: order.symbol.clone(),
@@ -236,15 +235,14 @@ fn order_event(message: &TradeUpdateMessage, order_type: OrderType, user: &UserI
             filled_at: order.filled_at,
             reason: None,
         },
-    })
+    ))
 }
 
 fn trade_event(message: &TradeUpdateMessage, fill: Fill, user: &UserId, now: Timestamp) -> Event {
-    Event::TradeExecuted(Envelope {
-        seq: None,
-        timestamp: now,
-        user_id: user.clone(),
-        data: Trade {
+    Event::from(Envelope::new(
+        user.clone(),
+        now,
+        Trade {
             trade_id: message.execution_id.clone().unwrap_or_default(),
             symbol: message.order.symbol.clone(),
             side: message.order.side,
@@ -254,7 +252,7 @@ fn trade_event(message: &TradeUpdateMessage, fill: Fill, user: &UserId, now: Tim
             executed_at: message.timestamp,
             strategy_id: None,
         },
-    })
+    ))
 }
 
 /// The position after the fill: the broker's quantity, side and entry
@@ -299,7 +297,7 @@ fn position_from(
 }
 
 fn envelope_position(position: Position, user: &UserId, now: Timestamp) -> Event {
-    Event::PositionUpdate(Envelope { seq: None, timestamp: now, user_id: user.clone(), data: position })
+    Event::from(Envelope::new(user.clone(), now, position))
 }
 
 /// Balances as the note shows them: the day's P&L is equity against the
@@ -323,7 +321,7 @@ pub(crate) fn account_from(broker: &BrokerAccount, now: Timestamp) -> Account {
 }
 
 fn account_event(broker: &BrokerAccount, user: &UserId, now: Timestamp) -> Event {
-    Event::AccountUpdate(Envelope { seq: None, timestamp: now, user_id: user.clone(), data: account_from(broker, now) })
+    Event::from(Envelope::new(user.clone(), now, account_from(broker, now)))
 }
 
 #[cfg(test)]

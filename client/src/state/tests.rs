@@ -40,7 +40,7 @@ fn trade(id: &str) -> Trade {
 }
 
 fn batch(seq: u64, data: BatchData) -> ServerMessage {
-    ServerMessage::Batch(Envelope { seq: Some(seq), timestamp: Timestamp::now(), user_id: user(), data })
+    ServerMessage::Batch(Envelope::new(user(), Timestamp::now(), data).with_seq(seq))
 }
 
 fn snapshot(seq: u64, epoch: &str, data: SnapshotData) -> ServerMessage {

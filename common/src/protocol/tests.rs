@@ -238,12 +238,9 @@ fn server_messages_match_their_type_names() {
         ServerMessage::Subscribed { channels: vec![], seq: 0, epoch: None },
         ServerMessage::Pong { id: None, timestamp: ts("2026-01-03T15:30:45.123Z") },
         ServerMessage::error(ErrorCode::Internal, "x"),
-        ServerMessage::Batch(Envelope {
-            seq: Some(1),
-            timestamp: ts("2026-01-03T15:30:45.123Z"),
-            user_id: UserId::new("u1").unwrap(),
-            data: BatchData::default(),
-        }),
+        ServerMessage::Batch(
+            Envelope::new(UserId::new("u1").unwrap(), ts("2026-01-03T15:30:45.123Z"), BatchData::default()).with_seq(1),
+        ),
     ];
     for message in messages {
         let json = serde_json::to_value(&message).unwrap();

@@ -153,11 +153,10 @@ pub(crate) fn position_event(user: &UserId, symbol: &str, qty: &str, entry: &str
 }
 
 pub(crate) fn account_event(user: &UserId, equity: &str, day_pnl: &str) -> Event {
-    Event::AccountUpdate(Envelope {
-        seq: None,
-        timestamp: Timestamp::now(),
-        user_id: user.clone(),
-        data: Account {
+    Event::from(Envelope::new(
+        user.clone(),
+        Timestamp::now(),
+        Account {
             equity: dec(equity),
             buying_power: dec("200000.00"),
             cash: dec("50000.00"),
@@ -166,7 +165,7 @@ pub(crate) fn account_event(user: &UserId, equity: &str, day_pnl: &str) -> Event
             day_pnl_percent: dec("0.50"),
             timestamp: Timestamp::now(),
         },
-    })
+    ))
 }
 
 /// The signature header for `body`, made now with `secret`.

@@ -43,11 +43,10 @@ impl Workload {
         let cents = |base: i64| Decimal::new(base + (k % 997) as i64, 2);
         if k % ACCOUNT_EVERY == ACCOUNT_EVERY - 1 {
             let equity = cents(10_430_875);
-            return Event::AccountUpdate(Envelope {
-                seq: None,
-                timestamp: self.at,
+            return Event::from(Envelope::new(
                 user_id,
-                data: Account {
+                self.at,
+                Account {
                     equity,
                     buying_power: cents(35_490_524),
                     cash: Decimal::new(2_512_033, 2),
@@ -56,18 +55,17 @@ impl Workload {
                     day_pnl_percent: Decimal::new(120, 2),
                     timestamp: self.at,
                 },
-            });
+            ));
         }
         let symbol = self.symbols[((k / self.users.len() as u64) % self.symbols.len() as u64) as usize].clone();
         let quantity = Decimal::from(100 + (k % 50) as i64);
         let current_price = cents(17_550);
         let entry_price = Decimal::new(16_812, 2);
         let unrealized_pnl = (current_price - entry_price) * quantity;
-        Event::PositionUpdate(Envelope {
-            seq: None,
-            timestamp: self.at,
+        Event::from(Envelope::new(
             user_id,
-            data: Position {
+            self.at,
+            Position {
                 symbol,
                 quantity,
                 current_price,
@@ -80,7 +78,7 @@ impl Workload {
                 strategy_id: None,
                 opened_at: None,
             },
-        })
+        ))
     }
 
     /// Event `k` of run `run`, with a dedupe id no other event of the run has.
