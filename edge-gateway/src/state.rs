@@ -30,6 +30,9 @@ pub struct AppState {
     pub(crate) stats: Arc<Stats>,
     /// `true` once the gateway shuts down: every connection closes with 1012.
     stop: Arc<watch::Sender<bool>>,
+    /// A receiver that has seen nothing yet: connections get clones of it,
+    /// so one admitted after the shutdown began still sees it.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -46,7 +49,7 @@ impl AppState {
             max_message_bytes: config.max_message_bytes,
             stats: stats.clone(),
         });
-        let (stop, _) = watch::channel(false);
+        let (stop, shutdown) = watch::channel(false);
         Ok(Self {
             capacity: Arc::new(Semaphore::new(config.limits.capacity)),
             log,
@@ -57,6 +60,7 @@ impl AppState {
             connections,
             stats,
             stop: Arc::new(stop),
+            shutdown,
         })
     }
 
@@ -67,7 +71,7 @@ impl AppState {
 
     /// The notice every connection watches for shutdown.
     pub(crate) fn shutdown_notice(&self) -> watch::Receiver<bool> {
-        self.stop.subscribe()
+        self.shutdown.clone()
     }
 
     /// Tells every connection to close with 1012.
