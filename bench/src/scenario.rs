@@ -1,9 +1,13 @@
-//! One module per scenario. Each has `Options` (its command-line flags, with
-//! a `--smoke` mode for CI) and an async `run` that returns a [`Report`];
-//! [`Scenario`] is the binary's list of subcommands.
+//! One module per scenario. Each has `Flags` (its [`FlagSet`]), `Options`
+//! (those flags in [`Options`], with `--smoke` for CI) and an async `run`
+//! that returns a [`Report`]; [`Scenario`] is the binary's list of
+//! subcommands. A scenario that compares systems runs them through
+//! [`Under::each`](crate::system::Under::each).
 
 use std::fmt::Display;
 use std::ops::RangeInclusive;
+
+use serde::Serialize;
 
 use crate::error::Error;
 use crate::report::Report;
@@ -28,49 +32,61 @@ pub(crate) fn check_range<T: PartialOrd + Display>(
     }
 }
 
-/// What every scenario's options do before a run: take the `--smoke` sizes
-/// when asked, then check every value.
-pub trait Flags: Clone {
+/// A scenario's own flags: the sizes a `--smoke` run replaces, and the
+/// checks of every value.
+pub trait FlagSet: Clone + clap::Args {
+    /// `--smoke`'s help: what the tiny run is.
+    const SMOKE: &'static str;
     /// Replaces the sizes with the smoke run's.
     fn shrink(&mut self);
     /// Checks every value; an error names the flag.
-    fn check(self) -> Result<Self, Error>;
-    /// Whether `--smoke` was given.
-    fn smoke(&self) -> bool;
+    fn check(&self) -> Result<(), Error>;
+}
 
+/// A scenario's command line: its own flags (`S`, also reachable through
+/// `Deref`) and `--smoke`.
+#[derive(Debug, Clone, clap::Args, Serialize)]
+pub struct Options<S: FlagSet + Serialize> {
+    /// The scenario's own flags.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub flags: S,
+    /// A tiny run for CI.
+    #[arg(long, help = S::SMOKE)]
+    pub smoke: bool,
+}
+
+impl<S: FlagSet + Serialize> Options<S> {
     /// The options a run uses: shrunk when `--smoke` was given, checked.
-    fn effective(&self) -> Result<Self, Error> {
+    pub fn effective(&self) -> Result<Self, Error> {
         let mut options = self.clone();
-        if options.smoke() {
-            options.shrink();
+        if options.smoke {
+            options.flags.shrink();
         }
-        options.check()
+        options.flags.check()?;
+        Ok(options)
     }
 }
 
-/// Implements `Default` for a scenario's options as their flags' defaults
-/// ([`flag_defaults`]).
-macro_rules! default_from_flags {
-    ($options:ty) => {
-        /// The flags' defaults.
-        impl Default for $options {
-            fn default() -> Self {
-                $crate::scenario::flag_defaults()
-            }
+/// The flags' defaults, as the command line gives them with no flags, so a
+/// default is written once, in its `#[arg(default_value_t = …)]`.
+impl<S: FlagSet + Serialize> Default for Options<S> {
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Line<T: clap::Args> {
+            #[command(flatten)]
+            options: T,
         }
-    };
-}
-pub(crate) use default_from_flags;
-
-/// A scenario's options as the command line gives them with no flags, so
-/// its `Default` is written once, in its `#[arg(default_value_t = …)]`s.
-pub(crate) fn flag_defaults<T: clap::Args>() -> T {
-    #[derive(clap::Parser)]
-    struct Flags<T: clap::Args> {
-        #[command(flatten)]
-        flags: T,
+        <Line<Self> as clap::Parser>::parse_from(["bench"]).options
     }
-    <Flags<T> as clap::Parser>::parse_from(["bench"]).flags
+}
+
+impl<S: FlagSet + Serialize> std::ops::Deref for Options<S> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.flags
+    }
 }
 
 /// The scenarios, one subcommand each.

@@ -46,6 +46,7 @@ use test_support::net::free_addr;
 use crate::client::client_config;
 use crate::error::Error;
 use crate::measure::{rss_kib, ProcessCpu};
+use crate::report::{load_average, Environment};
 use crate::socketio::SocketIo;
 
 /// The secret every system's tokens are signed with.
@@ -162,39 +163,55 @@ impl Default for Under {
 }
 
 impl Under {
-    /// Checked: at least one system, each once.
-    pub fn checked(&self) -> Result<Self, Error> {
-        let mut o = self.clone();
-        if o.systems.is_empty() {
+    /// At least one system.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.systems.is_empty() {
             return Err(Error::InvalidOption("--systems needs at least one system".to_owned()));
         }
-        let mut seen = Vec::new();
-        o.systems.retain(|k| {
-            if seen.contains(k) {
-                false
-            } else {
-                seen.push(*k);
-                true
+        Ok(())
+    }
+
+    /// The systems in the order given, each once.
+    fn distinct(&self) -> Vec<Kind> {
+        let mut kinds = Vec::new();
+        for &kind in &self.systems {
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
             }
-        });
-        Ok(o)
+        }
+        kinds
+    }
+
+    /// Starts each system in turn on one Redis (ours, or `--redis-url`),
+    /// flushed before each, runs `measure` on it and stops it: the results
+    /// in order, and where they were measured.
+    pub async fn each<T>(
+        &self,
+        settings: &Settings,
+        mut measure: impl AsyncFnMut(&System, &crate::target::Target) -> Result<T, Error>,
+    ) -> Result<(Vec<T>, Environment), Error> {
+        let load_before = load_average();
+        let (target, version, aof) = self.target().await?;
+        let mut results = Vec::new();
+        for kind in self.distinct() {
+            let system = self.start(kind, &target, settings).await?;
+            let result = measure(&system, &target).await;
+            system.stop().await;
+            results.push(result?);
+        }
+        Ok((results, Environment::here(version, aof, load_before)))
     }
 
     /// The Redis the systems run on (ours, or `--redis-url`), with its
     /// version and AOF setting for the report.
-    pub async fn target(&self) -> Result<(crate::target::Target, String, bool), Error> {
+    async fn target(&self) -> Result<(crate::target::Target, String, bool), Error> {
         let target = crate::target::Target::start_or_connect(self.redis_url.as_deref()).await?;
         let (version, aof) = target.server_info().await?;
         Ok((target, version, aof))
     }
 
     /// Flushes `target` and starts `kind` on it.
-    pub async fn start(
-        &self,
-        kind: Kind,
-        target: &crate::target::Target,
-        settings: &Settings,
-    ) -> Result<System, Error> {
+    async fn start(&self, kind: Kind, target: &crate::target::Target, settings: &Settings) -> Result<System, Error> {
         target.flush().await?;
         System::start(kind, &self.locations, target.url(), settings).await
     }

@@ -2,11 +2,17 @@
 //! its own redis-server, runs every phase once with a few thousand events,
 //! and must report positive numbers. Seconds, so CI runs it.
 
-use bench::scenario::publish::{self, Options};
+use bench::scenario::publish;
+use bench::scenario::{FlagSet, Options};
+
+/// A scenario's options as `--smoke` gives them.
+fn smoke<S: FlagSet + serde::Serialize>() -> Options<S> {
+    Options { smoke: true, ..Options::default() }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_smoke_reports_positive_numbers() {
-    let options = Options { smoke: true, ..Options::default() };
+    let options = smoke::<publish::Flags>();
     let report = publish::run(&options).await.expect("the publish scenario runs");
 
     assert_eq!(report.rows.len(), 4, "{report:#?}");
@@ -32,7 +38,8 @@ async fn publish_smoke_reports_positive_numbers() {
 
 #[tokio::test]
 async fn remote_targets_are_refused() {
-    let options = Options { smoke: true, redis_url: Some("redis://192.0.2.1:7000".to_owned()), ..Options::default() };
+    let mut options = smoke::<publish::Flags>();
+    options.flags.redis_url = Some("redis://192.0.2.1:7000".to_owned());
     let error = publish::run(&options).await.expect_err("a non-loopback target is refused");
     assert!(error.to_string().contains("loopback"), "{error}");
 }
@@ -83,7 +90,8 @@ fn figure(report: &bench::Report, name: &str) -> f64 {
 async fn latency_smoke_delivers_every_event_once_on_every_system() {
     use bench::scenario::latency;
 
-    let options = latency::Options { smoke: true, under: under(), ..latency::Options::default() };
+    let mut options = smoke::<latency::Flags>();
+    options.flags.under = under();
     let report = latency::run(&options).await.expect("the latency scenario runs");
     for system in ["ours", "socketio", "baseline"] {
         assert_eq!(figure(&report, &format!("{system}: answered 2xx")), 400.0, "{report:#?}");
@@ -104,7 +112,8 @@ async fn latency_smoke_delivers_every_event_once_on_every_system() {
 async fn connections_smoke_measures_every_system() {
     use bench::scenario::connections;
 
-    let options = connections::Options { smoke: true, under: under(), ..connections::Options::default() };
+    let mut options = smoke::<connections::Flags>();
+    options.flags.under = under();
     let report = connections::run(&options).await.expect("the connections scenario runs");
     for system in ["ours", "socketio", "baseline"] {
         assert!(value(&report, "connect rate", system) > 0.0, "{report:#?}");
@@ -119,7 +128,8 @@ async fn connections_smoke_measures_every_system() {
 async fn fanout_smoke_reaches_every_holder() {
     use bench::scenario::fanout;
 
-    let options = fanout::Options { smoke: true, under: under(), ..fanout::Options::default() };
+    let mut options = smoke::<fanout::Flags>();
+    options.flags.under = under();
     let report = fanout::run(&options).await.expect("the fanout scenario runs");
     for system in ["ours", "socketio", "baseline"] {
         let (p50, max) = (value(&report, "p50, tick sent", system), value(&report, "max, tick sent", system));
@@ -133,7 +143,8 @@ async fn fanout_smoke_reaches_every_holder() {
 async fn bandwidth_smoke_counts_the_bytes() {
     use bench::scenario::bandwidth;
 
-    let options = bandwidth::Options { smoke: true, locations: locations(), ..bandwidth::Options::default() };
+    let mut options = smoke::<bandwidth::Flags>();
+    options.flags.locations = locations();
     let report = bandwidth::run(&options).await.expect("the bandwidth scenario runs");
     let ours = value(&report, "bytes on the wire", "ours");
     assert!(ours > 0.0, "{report:#?}");
@@ -146,11 +157,8 @@ async fn bandwidth_smoke_counts_the_bytes() {
 async fn soak_smoke_samples_memory() {
     use bench::scenario::{latency, soak};
 
-    let load = latency::Options {
-        smoke: true,
-        under: bench::system::Under { systems: vec![bench::system::Kind::Ours], ..under() },
-        ..latency::Options::default()
-    };
+    let mut load = smoke::<latency::Flags>();
+    load.flags.under = bench::system::Under { systems: vec![bench::system::Kind::Ours], ..under() };
     let options = soak::Options { load, sample_secs: 1 };
     let report = soak::run(&options).await.expect("the soak scenario runs");
     assert!(value(&report, "RSS growth", "ours").is_finite(), "{report:#?}");

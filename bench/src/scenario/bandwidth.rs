@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
-use crate::scenario::{check_range, default_from_flags, Flags};
+use crate::scenario::{self, check_range, FlagSet};
 use crate::system::{self, events, Kind, Locations, Settings, System};
 use crate::target::Target;
 use common::sync::lock;
@@ -53,9 +53,12 @@ const SETTLE_MS: u32 = 5_000;
 const SOCKETIO_PING_SECS: u32 = 25;
 const USER: &str = "bench-bandwidth";
 
+/// The `bandwidth` scenario's command line.
+pub type Options = scenario::Options<Flags>;
+
 /// Flags of the `bandwidth` scenario.
 #[derive(Debug, Clone, clap::Args, Serialize)]
-pub struct Options {
+pub struct Flags {
     /// Simulated seconds of trading.
     #[arg(long, default_value_t = TRADING_DAY_SECS)]
     pub day_seconds: u32,
@@ -76,32 +79,24 @@ pub struct Options {
     #[command(flatten)]
     #[serde(skip)]
     pub locations: Locations,
-    /// A tiny run for CI: 60 simulated seconds at 20×.
-    #[arg(long)]
-    pub smoke: bool,
 }
 
-default_from_flags!(Options);
+impl FlagSet for Flags {
+    const SMOKE: &'static str = "A tiny run for CI: 60 simulated seconds at 20×.";
 
-impl Flags for Options {
     fn shrink(&mut self) {
         self.day_seconds = SMOKE_DAY_SECS;
         self.speedup = SMOKE_SPEEDUP;
     }
 
-    fn check(self) -> Result<Self, Error> {
+    fn check(&self) -> Result<(), Error> {
         check_range("day-seconds", self.day_seconds, 1..=86_400)?;
         check_range("speedup", self.speedup, 1..=1_000)?;
-        check_range("positions", self.positions, 1..=100)?;
-        Ok(self)
-    }
-
-    fn smoke(&self) -> bool {
-        self.smoke
+        check_range("positions", self.positions, 1..=100)
     }
 }
 
-impl Options {
+impl Flags {
     fn symbols(&self) -> Vec<String> {
         (0..self.positions).map(|i| format!("BW{i:02}")).collect()
     }
@@ -368,7 +363,8 @@ mod tests {
 
     #[test]
     fn the_walk_is_seeded_and_stays_near_its_start() {
-        let options = Options { day_seconds: 1_000, ..Options::default() };
+        let mut options = Options::default();
+        options.flags.day_seconds = 1_000;
         let (a, b) = (random_walk(&options), random_walk(&options));
         assert_eq!(a, b);
         assert_eq!(a.len(), 1_000);

@@ -19,8 +19,8 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::load;
 use crate::measure::{own_rss_kib, require_open_files};
-use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
-use crate::scenario::{check_range, default_from_flags, Flags};
+use crate::report::{Comparison, Environment, Figure, Goal, Report};
+use crate::scenario::{self, check_range, FlagSet};
 use crate::system::{Kind, Settings, System, Under};
 
 /// Default connections.
@@ -35,9 +35,12 @@ const MAX_CONCURRENCY: usize = 4_096;
 /// Time for a system to settle before each RSS reading.
 const SETTLE: Duration = Duration::from_millis(1_000);
 
+/// The `connections` scenario's command line.
+pub type Options = scenario::Options<Flags>;
+
 /// Flags of the `connections` scenario.
 #[derive(Debug, Clone, clap::Args, Serialize)]
-pub struct Options {
+pub struct Flags {
     /// Idle, authenticated, subscribed connections to open (one user each).
     #[arg(long, default_value_t = DEFAULT_CONNECTIONS)]
     pub connections: usize,
@@ -47,27 +50,19 @@ pub struct Options {
     /// Which systems, on which Redis.
     #[command(flatten)]
     pub under: Under,
-    /// A tiny run for CI: 50 connections.
-    #[arg(long)]
-    pub smoke: bool,
 }
 
-default_from_flags!(Options);
+impl FlagSet for Flags {
+    const SMOKE: &'static str = "A tiny run for CI: 50 connections.";
 
-impl Flags for Options {
     fn shrink(&mut self) {
         self.connections = SMOKE_CONNECTIONS;
     }
 
-    fn check(mut self) -> Result<Self, Error> {
+    fn check(&self) -> Result<(), Error> {
         check_range("connections", self.connections, 1..=MAX_CONNECTIONS)?;
         check_range("concurrency", self.concurrency, 1..=MAX_CONCURRENCY)?;
-        self.under = self.under.checked()?;
-        Ok(self)
-    }
-
-    fn smoke(&self) -> bool {
-        self.smoke
+        self.under.check()
     }
 }
 
@@ -92,16 +87,10 @@ impl Measured {
 pub async fn run(options: &Options) -> Result<Report, Error> {
     let options = options.effective()?;
     require_open_files(options.connections)?;
-    let load_before = load_average();
-    let (target, version, aof) = options.under.target().await?;
-    let mut measured = Vec::new();
-    for &kind in &options.under.systems {
-        let system = options.under.start(kind, &target, &Settings::with_capacity(options.connections)).await?;
-        let result = measure(&options, &system).await;
-        system.stop().await;
-        measured.push(result?);
-    }
-    Ok(report(&options, &measured, Environment::here(version, aof, load_before)))
+    let settings = Settings::with_capacity(options.connections);
+    let (measured, environment) =
+        options.under.each(&settings, async |system, _| measure(&options, system).await).await?;
+    Ok(report(&options, &measured, environment))
 }
 
 async fn measure(options: &Options, system: &System) -> Result<Measured, Error> {

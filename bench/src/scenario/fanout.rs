@@ -25,8 +25,8 @@ use tokio::task::JoinSet;
 use crate::error::Error;
 use crate::load;
 use crate::measure::{median, require_open_files, Latencies};
-use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
-use crate::scenario::{check_range, default_from_flags, Flags};
+use crate::report::{Comparison, Environment, Figure, Goal, Report};
+use crate::scenario::{self, check_range, FlagSet};
 use crate::system::{self, events, Kind, Settings, System, Under};
 use crate::target::Target;
 use common::sync::lock;
@@ -47,9 +47,12 @@ const ROUND_GAP: Duration = Duration::from_millis(1_300);
 /// How long one round may take to reach everyone.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The `fanout` scenario's command line.
+pub type Options = scenario::Options<Flags>;
+
 /// Flags of the `fanout` scenario.
 #[derive(Debug, Clone, clap::Args, Serialize)]
-pub struct Options {
+pub struct Flags {
     /// Users holding the symbol, one connection each.
     #[arg(long, default_value_t = DEFAULT_HOLDERS)]
     pub holders: usize,
@@ -59,28 +62,20 @@ pub struct Options {
     /// Which systems, on which Redis.
     #[command(flatten)]
     pub under: Under,
-    /// A tiny run for CI: 50 holders, 2 rounds.
-    #[arg(long)]
-    pub smoke: bool,
 }
 
-default_from_flags!(Options);
+impl FlagSet for Flags {
+    const SMOKE: &'static str = "A tiny run for CI: 50 holders, 2 rounds.";
 
-impl Flags for Options {
     fn shrink(&mut self) {
         self.holders = SMOKE_HOLDERS;
         self.rounds = SMOKE_ROUNDS;
     }
 
-    fn check(mut self) -> Result<Self, Error> {
+    fn check(&self) -> Result<(), Error> {
         check_range("holders", self.holders, 1..=MAX_HOLDERS)?;
         check_range("rounds", self.rounds, 1..=MAX_ROUNDS)?;
-        self.under = self.under.checked()?;
-        Ok(self)
-    }
-
-    fn smoke(&self) -> bool {
-        self.smoke
+        self.under.check()
     }
 }
 
@@ -106,16 +101,10 @@ impl Measured {
 pub async fn run(options: &Options) -> Result<Report, Error> {
     let options = options.effective()?;
     require_open_files(options.holders)?;
-    let load_before = load_average();
-    let (target, version, aof) = options.under.target().await?;
-    let mut measured = Vec::new();
-    for &kind in &options.under.systems {
-        let system = options.under.start(kind, &target, &Settings::with_capacity(options.holders)).await?;
-        let result = measure(&options, &system, &target).await;
-        system.stop().await;
-        measured.push(result?);
-    }
-    Ok(report(&options, &measured, Environment::here(version, aof, load_before)))
+    let settings = Settings::with_capacity(options.holders);
+    let (measured, environment) =
+        options.under.each(&settings, async |system, target| measure(&options, system, target).await).await?;
+    Ok(report(&options, &measured, environment))
 }
 
 async fn measure(options: &Options, system: &System, target: &Target) -> Result<Measured, Error> {

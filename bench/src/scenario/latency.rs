@@ -21,8 +21,8 @@ use tokio::task::JoinSet;
 use crate::error::Error;
 use crate::load::{self, Load, Outcome, Summary};
 use crate::measure::Latencies;
-use crate::report::{load_average, Comparison, Environment, Figure, Goal, Report};
-use crate::scenario::{check_range, default_from_flags, Flags};
+use crate::report::{Comparison, Environment, Figure, Goal, Report};
+use crate::scenario::{self, check_range, FlagSet};
 use crate::system::{self, events, Kind, Settings, System, Under};
 use crate::target::Target;
 use common::sync::lock;
@@ -54,9 +54,12 @@ const SYMBOLS: [&str; 10] = ["BA", "BB", "BC", "BD", "BE", "BF", "BG", "BH", "BI
 /// so the price names the tick.
 const TICK_STEP: Decimal = Decimal::from_parts(1, 0, 0, false, 5);
 
+/// The `latency` scenario's command line.
+pub type Options = scenario::Options<Flags>;
+
 /// Flags of the `latency` scenario.
 #[derive(Debug, Clone, clap::Args, Serialize)]
-pub struct Options {
+pub struct Flags {
     /// Users, one connection each.
     #[arg(long, default_value_t = DEFAULT_USERS)]
     pub users: usize,
@@ -76,21 +79,18 @@ pub struct Options {
     /// Which systems, on which Redis.
     #[command(flatten)]
     pub under: Under,
-    /// A tiny run for CI: 20 users, 200 events/s, 2 s.
-    #[arg(long)]
-    pub smoke: bool,
 }
 
-default_from_flags!(Options);
+impl FlagSet for Flags {
+    const SMOKE: &'static str = "A tiny run for CI: 20 users, 200 events/s, 2 s.";
 
-impl Flags for Options {
     fn shrink(&mut self) {
         self.users = SMOKE_USERS;
         self.rate = SMOKE_RATE;
         self.seconds = SMOKE_SECONDS;
     }
 
-    fn check(mut self) -> Result<Self, Error> {
+    fn check(&self) -> Result<(), Error> {
         check_range("users", self.users, 1..=MAX_USERS)?;
         check_range("rate", self.rate, 1..=MAX_RATE)?;
         check_range("seconds", self.seconds, 1..=MAX_SECONDS)?;
@@ -100,16 +100,11 @@ impl Flags for Options {
         if u64::from(self.tick_rate) * self.seconds >= 1_000_000 {
             return Err(Error::InvalidOption("--tick-rate × --seconds must stay below 1000000".to_owned()));
         }
-        self.under = self.under.checked()?;
-        Ok(self)
-    }
-
-    fn smoke(&self) -> bool {
-        self.smoke
+        self.under.check()
     }
 }
 
-impl Options {
+impl Flags {
     /// The load of the urgent phase.
     pub fn load(&self, sample_every: Option<Duration>) -> Load {
         Load { users: self.users, rate: self.rate, seconds: self.seconds, in_flight: self.in_flight, sample_every }
@@ -131,27 +126,20 @@ pub struct Run {
 
 /// Runs `options` against each system in turn, each on a flushed Redis.
 pub async fn run_systems(options: &Options, sample_every: Option<Duration>) -> Result<(Vec<Run>, Environment), Error> {
-    let load_before = load_average();
-    let (target, version, aof) = options.under.target().await?;
-    let mut runs = Vec::new();
-    for &kind in &options.under.systems {
-        let system = options.under.start(kind, &target, &Settings::with_capacity(options.users)).await?;
-        let result = async {
-            let outcome = load::drive(&system, &target, &options.load(sample_every)).await?;
-            let throttled = if kind == Kind::Ours && options.tick_rate > 0 && sample_every.is_none() {
-                Some(throttled_phase(&system, &target, options).await?)
+    let settings = Settings::with_capacity(options.users);
+    options
+        .under
+        .each(&settings, async |system, target| {
+            let outcome = load::drive(system, target, &options.load(sample_every)).await?;
+            let throttled = if system.kind == Kind::Ours && options.tick_rate > 0 && sample_every.is_none() {
+                Some(throttled_phase(system, target, options).await?)
             } else {
                 None
             };
-            Ok::<_, Error>((outcome, throttled))
-        }
-        .await;
-        let processes = system.processes.iter().map(|p| p.name).collect();
-        system.stop().await;
-        let (outcome, throttled) = result?;
-        runs.push(Run { kind, processes, outcome, throttled });
-    }
-    Ok((runs, Environment::here(version, aof, load_before)))
+            let processes = system.processes.iter().map(|p| p.name).collect();
+            Ok(Run { kind: system.kind, processes, outcome, throttled })
+        })
+        .await
 }
 
 /// Runs S1 to its report.
@@ -425,9 +413,11 @@ mod tests {
     fn smoke_sizes_apply() {
         let o = Options { smoke: true, ..Options::default() }.effective().unwrap();
         assert_eq!((o.users, o.load(None).events()), (SMOKE_USERS, 400));
-        assert!(Options { rate: 0, ..Options::default() }.effective().is_err());
-        assert!(Options { under: Under { systems: vec![], ..Under::default() }, ..Options::default() }
-            .effective()
-            .is_err());
+        let mut o = Options::default();
+        o.flags.rate = 0;
+        assert!(o.effective().is_err());
+        let mut o = Options::default();
+        o.flags.under.systems.clear();
+        assert!(o.effective().is_err());
     }
 }

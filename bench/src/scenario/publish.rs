@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::measure::{median, Latencies, ProcessCpu};
 use crate::redis_benchmark::{self, Measured, RedisBenchmark};
 use crate::report::{Environment, Goal, Report, Row};
-use crate::scenario::{check_range, default_from_flags, Flags};
+use crate::scenario::{self, check_range, FlagSet};
 use crate::target::Target;
 
 mod script_call;
@@ -75,9 +75,12 @@ const OURS_MANY: &str = "ours: publish_many";
 const BASE_EVALSHA: &str = "baseline: redis-benchmark EVALSHA publish.lua";
 const BASE_XADD: &str = "baseline: redis-benchmark XADD";
 
+/// The `publish` scenario's command line.
+pub type Options = scenario::Options<Flags>;
+
 /// Flags of the `publish` scenario.
 #[derive(Debug, Clone, clap::Args, Serialize)]
-pub struct Options {
+pub struct Flags {
     /// Events per run and variant; also the baselines' request count (-n).
     #[arg(long, default_value_t = DEFAULT_EVENTS)]
     pub events: u64,
@@ -110,15 +113,11 @@ pub struct Options {
     /// Every key in it is DELETED (FLUSHALL) before each phase.
     #[arg(long, value_name = "URL")]
     pub redis_url: Option<String>,
-    /// A tiny run for CI: 4,000 events, 4 tasks, 20 users, batches of 64,
-    /// one run.
-    #[arg(long)]
-    pub smoke: bool,
 }
 
-default_from_flags!(Options);
+impl FlagSet for Flags {
+    const SMOKE: &'static str = "A tiny run for CI: 4,000 events, 4 tasks, 20 users, batches of 64, one run.";
 
-impl Flags for Options {
     fn shrink(&mut self) {
         self.events = SMOKE_EVENTS;
         self.tasks = SMOKE_TASKS;
@@ -127,7 +126,7 @@ impl Flags for Options {
         self.runs = 1;
     }
 
-    fn check(self) -> Result<Self, Error> {
+    fn check(&self) -> Result<(), Error> {
         check_range("events", self.events, 1..=MAX_EVENTS)?;
         check_range("tasks", self.tasks, 1..=MAX_TASKS)?;
         check_range("users", self.users, 1..=MAX_USERS)?;
@@ -136,16 +135,11 @@ impl Flags for Options {
         check_range("runs", self.runs, 1..=MAX_RUNS)?;
         check_range("bench-clients", self.bench_clients, 1..=10_000)?;
         check_range("bench-pipeline", self.bench_pipeline, 1..=10_000)?;
-        check_range("phase-timeout-secs", self.phase_timeout_secs, 1..=3_600)?;
-        Ok(self)
-    }
-
-    fn smoke(&self) -> bool {
-        self.smoke
+        check_range("phase-timeout-secs", self.phase_timeout_secs, 1..=3_600)
     }
 }
 
-impl Options {
+impl Flags {
     fn phase_limit(&self) -> Duration {
         Duration::from_secs(self.phase_timeout_secs)
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::report::{Comparison, Figure, Goal, Report};
-use crate::scenario::{check_range, latency, Flags};
+use crate::scenario::{check_range, latency};
 use crate::system::Kind;
 
 /// Seconds of load of [`Options::default`] (the library's; the command
@@ -36,10 +36,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            load: latency::Options { seconds: DEFAULT_SECONDS, tick_rate: 0, ..latency::Options::default() },
-            sample_secs: DEFAULT_SAMPLE_SECS,
-        }
+        let mut load = latency::Options::default();
+        load.flags.seconds = DEFAULT_SECONDS;
+        load.flags.tick_rate = 0;
+        Self { load, sample_secs: DEFAULT_SAMPLE_SECS }
     }
 }
 
