@@ -74,12 +74,13 @@ impl AppState {
 /// The router: `GET /healthz` plus the route of each served function.
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new().route("/healthz", get(healthz));
-    for function in &state.functions {
-        router = match function {
-            Function::BrokerWebhook => router.route(function.path(), post(broker_webhook)),
-            Function::QueueCompletions => router.route(function.path(), post(queue_completion)),
-            Function::PriceTicks => router.route(function.path(), post(price_ticks)),
-        };
+    for &function in &state.functions {
+        router = router.route(
+            function.path(),
+            post(move |State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>| {
+                ingest(function, state, headers, body)
+            }),
+        );
     }
     let limit = state.deps.limits.max_body_bytes;
     router
@@ -99,34 +100,34 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-#[tracing::instrument(name = "broker_webhook", skip_all)]
-async fn broker_webhook(
-    State(state): State<AppState>,
+/// One ingest route: the body checked and decoded ([`signed_json`]), then
+/// the function's handler; its outcome as JSON.
+#[tracing::instrument(name = "ingest", skip_all, fields(function = function.name()))]
+async fn ingest(
+    function: Function,
+    state: AppState,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
-    let message: webhook::TradeUpdateMessage = signed_json(&state, state.webhook.as_ref(), &headers, body)?;
-    Ok(Json(record(Function::BrokerWebhook, webhook::handle(message, &state.deps).await?)).into_response())
-}
-
-#[tracing::instrument(name = "queue_completion", skip_all)]
-async fn queue_completion(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, Error> {
-    let message: completion::Completion = signed_json(&state, state.ingest.as_ref(), &headers, body)?;
-    Ok(Json(record(Function::QueueCompletions, completion::handle(message, &state.deps).await?)).into_response())
-}
-
-#[tracing::instrument(name = "price_ticks", skip_all)]
-async fn price_ticks(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, Error> {
-    let batch: prices::TickBatch = signed_json(&state, state.ingest.as_ref(), &headers, body)?;
-    Ok(Json(record(Function::PriceTicks, prices::handle(batch, &state.deps).await?)).into_response())
+    let verifier = match function {
+        Function::BrokerWebhook => state.webhook.as_ref(),
+        Function::QueueCompletions | Function::PriceTicks => state.ingest.as_ref(),
+    };
+    let deps = &state.deps;
+    Ok(match function {
+        Function::BrokerWebhook => {
+            let message = signed_json(&state, verifier, &headers, body)?;
+            Json(record(function, webhook::handle(message, deps).await?)).into_response()
+        }
+        Function::QueueCompletions => {
+            let completion = signed_json(&state, verifier, &headers, body)?;
+            Json(record(function, completion::handle(completion, deps).await?)).into_response()
+        }
+        Function::PriceTicks => {
+            let batch = signed_json(&state, verifier, &headers, body)?;
+            Json(record(function, prices::handle(batch, deps).await?)).into_response()
+        }
+    })
 }
 
 /// Body within the limit, then signature, then JSON, in that order: an
