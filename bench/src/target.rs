@@ -97,6 +97,18 @@ impl Target {
         Ok(Duration::from_secs_f64(seconds.max(0.0)))
     }
 
+    /// Commands the server has run so far (the sum of `calls` over `INFO
+    /// commandstats`, `INFO` itself left out).
+    pub async fn command_calls(&self) -> Result<u64, Error> {
+        let info: String = self.admin.info(Some(fred::types::InfoKind::CommandStats)).await?;
+        Ok(info
+            .lines()
+            .filter_map(|line| line.strip_prefix("cmdstat_")?.split_once(':'))
+            .filter(|(name, _)| *name != "info")
+            .filter_map(|(_, stats)| stats.split(',').find_map(|kv| kv.strip_prefix("calls="))?.parse::<u64>().ok())
+            .sum())
+    }
+
     /// `redis_version` and whether the AOF is on, from `INFO`.
     pub async fn server_info(&self) -> Result<(String, bool), Error> {
         let info: String = self.admin.info(None).await?;

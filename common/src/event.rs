@@ -366,6 +366,27 @@ pub struct Account {
     pub timestamp: Timestamp,
 }
 
+/// A market mark: the latest price of a symbol, market-scoped (one per
+/// symbol, shared by every holder), never a user event. A mark replaces an
+/// older one only: a newer `timestamp` wins, an older or equal one changes
+/// nothing (timestamps compare to the millisecond, as stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mark {
+    pub symbol: Symbol,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub price: Decimal,
+    /// When the market printed the price.
+    pub timestamp: Timestamp,
+}
+
+impl Mark {
+    /// Whether this mark replaces `older` (same symbol, strictly newer).
+    pub fn supersedes(&self, older: &Mark) -> bool {
+        self.symbol == older.symbol && self.timestamp.unix_millis() > older.timestamp.unix_millis()
+    }
+}
+
 /// An executed trade (`trade_executed.data`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -32,8 +32,11 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::event::{Position, PositionSide, Symbol};
 
+pub mod book;
 #[cfg(test)]
 mod tests;
+
+pub use book::{Book, Revalued};
 
 /// Decimal places of money values (market value, P&L) on the wire.
 pub const MONEY_DP: u32 = 2;

@@ -1,19 +1,29 @@
 //! The per-user hub: one task per user with connections on this gateway.
 //! It follows the user's notifications, tracks the last seq (repairing gaps
-//! with bounded reads), runs the user's throttle, and fans messages out to the
-//! user's connections, each filtered by its channels. A connection can only
-//! ever join its own user's hub (see `hubs`), which is what isolates users.
+//! with bounded reads), values the user's positions at the market marks of
+//! the symbols held ([`Book`]), runs the user's throttle, and fans messages
+//! out to the user's connections, each filtered by its channels. A
+//! connection can only ever join its own user's hub (see `hubs`), which is
+//! what isolates users.
+//!
+//! Updates derived at a mark carry the user's current seq (the last one
+//! processed) and add nothing to the log; a connection is sent them even
+//! when its snapshot was taken at that seq (`Conn::floor`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
-use common::event::{Channel, Envelope, Timestamp, UserId};
+use bytes::Bytes;
+use common::event::{Channel, Envelope, Event, Mark, Symbol, Timestamp, UserId};
+use common::pnl::Book;
 use common::protocol::{BatchData, ErrorCode, ServerMessage, Snapshot, SnapshotData};
 use event_log::{LogError, ReadAfter, SharedLog, StoredEvent};
 use tokio::time::{Instant, Sleep};
 
+use crate::holders::Holders;
+use crate::marks::value_at_marks;
 use crate::queue::{self, TrySendError};
 use crate::stats::Stats;
 use crate::throttle::{self, Output, Throttle, ThrottleConfig};
@@ -72,6 +82,8 @@ pub(crate) enum Command {
         event: StoredEvent,
     },
     Resync,
+    /// A new market mark of a symbol the user holds.
+    Mark(Arc<Mark>),
     /// Add channels; `since` resumes, otherwise a snapshot starts the stream.
     /// `tx` is given on the connection's first subscribe.
     Subscribe {
@@ -116,12 +128,43 @@ pub(crate) struct Hub {
     last: Option<u64>,
     epoch: Option<String>,
     conns: Vec<Conn>,
+    /// Made with the first snapshot the hub reads (every first subscribe).
+    valuation: Option<Box<Valuation>>,
+    holders: Arc<Holders>,
     stats: Arc<Stats>,
 }
 
+/// What valuing the user at market marks takes.
+#[derive(Debug, Default)]
+struct Valuation {
+    book: Book,
+    /// The book holds the effects of the events up to this seq.
+    seq: u64,
+    /// The symbols whose marks the hub follows (in the log and in
+    /// [`Holders`]): the book's.
+    followed: BTreeSet<Symbol>,
+}
+
 impl Hub {
-    pub(crate) fn new(user: UserId, log: SharedLog, throttle: ThrottleConfig, stats: Arc<Stats>) -> Self {
-        Self { user, log, throttle_config: throttle, throttle: None, last: None, epoch: None, conns: Vec::new(), stats }
+    pub(crate) fn new(
+        user: UserId,
+        log: SharedLog,
+        throttle: ThrottleConfig,
+        stats: Arc<Stats>,
+        holders: Arc<Holders>,
+    ) -> Self {
+        Self {
+            user,
+            log,
+            throttle_config: throttle,
+            throttle: None,
+            last: None,
+            epoch: None,
+            conns: Vec::new(),
+            valuation: None,
+            holders,
+            stats,
+        }
     }
 
     fn throttle(&mut self) -> &mut Throttle {
@@ -155,6 +198,7 @@ impl Hub {
                         if rx.take_overflow() {
                             self.stats.repair("lagged");
                             Box::pin(self.repair()).await;
+                            Box::pin(self.refresh_marks()).await;
                         }
                     }
                     None => break,
@@ -171,6 +215,9 @@ impl Hub {
         if let Err(error) = self.log.unfollow(&self.user).await {
             tracing::warn!(user = %self.user, %error, "Unfollow failed.");
         }
+        if let Some(valuation) = self.valuation.take() {
+            Box::pin(self.unfollow_marks(valuation.followed)).await;
+        }
     }
 
     async fn handle(&mut self, command: Command) {
@@ -179,7 +226,9 @@ impl Hub {
             Command::Resync => {
                 self.stats.repair("resync");
                 self.repair().await;
+                self.refresh_marks().await;
             }
+            Command::Mark(mark) => self.on_mark(&mark),
             Command::Subscribe { conn, channels, since, tx } => {
                 if let Some(tx) = tx {
                     // Most users have one connection: no room for four.
@@ -213,7 +262,7 @@ impl Hub {
             self.resnapshot_all().await;
         } else if event.seq == last + 1 {
             self.epoch.get_or_insert(epoch);
-            self.process(event);
+            self.process(event).await;
         } else if event.seq > last + 1 {
             self.stats.repair("gap");
             self.repair().await;
@@ -253,7 +302,7 @@ impl Hub {
                     self.epoch = epoch;
                 }
                 for event in events {
-                    self.process(event);
+                    self.process(event).await;
                 }
             }
             Missed::Snapshot => self.resnapshot_all().await,
@@ -263,11 +312,18 @@ impl Hub {
         }
     }
 
-    fn process(&mut self, stored: StoredEvent) {
+    async fn process(&mut self, stored: StoredEvent) {
         self.last = Some(stored.seq);
         match stored.decode() {
             Ok(event) => {
                 self.stats.event_in(event.type_name());
+                if let Some(valuation) = self.valuation.as_mut().filter(|v| stored.seq > v.seq) {
+                    valuation.book.apply(&event);
+                    valuation.seq = stored.seq;
+                    if matches!(event, Event::PositionUpdate(_)) {
+                        self.follow_held().await;
+                    }
+                }
                 for output in self.throttle().push(Instant::now(), event, stored) {
                     self.send_output(output);
                 }
@@ -276,19 +332,111 @@ impl Hub {
         }
     }
 
+    /// Revalues the position in the mark's symbol and the account, and
+    /// hands them to the throttle as derived updates.
+    fn on_mark(&mut self, mark: &Mark) {
+        let Some(seq) = self.last else { return };
+        let Some(valuation) = self.valuation.as_mut() else { return };
+        let now = Timestamp::now();
+        let Some(revalued) = valuation.book.mark(mark, now) else { return };
+        self.push_derived(Event::from(Envelope::new(self.user.clone(), now, revalued.position).with_seq(seq)));
+        if let Some(account) = revalued.account {
+            self.push_derived(Event::from(Envelope::new(self.user.clone(), now, account).with_seq(seq)));
+        }
+    }
+
+    fn push_derived(&mut self, event: Event) {
+        let seq = event.seq().unwrap_or(0);
+        let json = match serde_json::to_vec(&event) {
+            Ok(json) => Bytes::from(json),
+            Err(error) => {
+                tracing::error!(user = %self.user, %error, "Derived update does not serialize; not sent.");
+                return;
+            }
+        };
+        for output in self.throttle().push_derived(Instant::now(), event, StoredEvent { seq, json }) {
+            self.send_output(output);
+        }
+    }
+
+    /// Follows the marks of the symbols the book holds, and only those.
+    async fn follow_held(&mut self) {
+        let Some(valuation) = self.valuation.as_mut() else { return };
+        let held: BTreeSet<Symbol> = valuation.book.symbols().cloned().collect();
+        let gone: BTreeSet<Symbol> = valuation.followed.difference(&held).cloned().collect();
+        let new: Vec<Symbol> = held.difference(&valuation.followed).cloned().collect();
+        valuation.followed = held;
+        for symbol in new {
+            self.holders.add(&symbol, &self.user);
+            if let Err(error) = self.log.follow_mark(&symbol).await {
+                // Counted by the log: subscribed once Redis is back.
+                tracing::warn!(user = %self.user, %symbol, %error, "Mark follow failed.");
+            }
+        }
+        self.unfollow_marks(gone).await;
+    }
+
+    async fn unfollow_marks(&self, symbols: BTreeSet<Symbol>) {
+        for symbol in symbols {
+            self.holders.remove(&symbol, &self.user);
+            if let Err(error) = self.log.unfollow_mark(&symbol).await {
+                tracing::warn!(user = %self.user, %symbol, %error, "Mark unfollow failed.");
+            }
+        }
+    }
+
+    /// Reads the stored marks of the followed symbols and applies those the
+    /// hub missed (after a resync or an overflow).
+    async fn refresh_marks(&mut self) {
+        let Some(valuation) = self.valuation.as_ref() else { return };
+        let symbols: Vec<Symbol> = valuation.followed.iter().cloned().collect();
+        if symbols.is_empty() {
+            return;
+        }
+        match self.log.marks(&symbols).await {
+            Ok(marks) => {
+                for mark in marks.iter().flatten() {
+                    self.on_mark(mark);
+                }
+            }
+            Err(error) => tracing::warn!(user = %self.user, %error, "Mark refresh failed."),
+        }
+    }
+
+    /// Values `snapshot` at the latest marks (following its symbols first,
+    /// so no newer mark falls in between) and, unless the hub's book is
+    /// newer, makes it the book.
+    async fn value(&mut self, snapshot: &mut Snapshot) {
+        let valuation = self.valuation.get_or_insert_with(Box::default);
+        if snapshot.seq >= valuation.seq {
+            valuation.book = Book::of_snapshot(snapshot);
+            valuation.seq = snapshot.seq;
+            self.follow_held().await;
+        }
+        match value_at_marks(&*self.log, snapshot).await {
+            Ok(book) => {
+                if let Some(valuation) = self.valuation.as_mut().filter(|v| v.seq == snapshot.seq) {
+                    valuation.book = book;
+                }
+            }
+            Err(error) => tracing::warn!(user = %self.user, %error, "Marks unavailable; snapshot at its own prices."),
+        }
+    }
+
     /// Sends a throttle output to every connection that wants it.
     fn send_output(&mut self, output: Output) {
         match output {
-            Output::Single { event, stored } => {
+            Output::Single { event, stored, derived } => {
                 let channel = event.channel();
                 let Ok(text) = Utf8Bytes::try_from(stored.json) else { return };
-                let sent = self.fan_out(stored.seq, |channels| channels.contains(channel).then(|| text.clone()));
+                let sent =
+                    self.fan_out(stored.seq, derived, |channels| channels.contains(channel).then(|| text.clone()));
                 self.stats.delivered(event.type_name(), sent, Some(event.timestamp().unix_millis()));
             }
-            Output::Batch { seq, data, events, newest } => {
+            Output::Batch { seq, data, events, newest, derived } => {
                 let mut serialized: HashMap<Channels, Option<Utf8Bytes>> = HashMap::new();
                 let user = self.user.clone();
-                let sent = self.fan_out(seq, |channels| {
+                let sent = self.fan_out(seq, derived, |channels| {
                     serialized
                         .entry(channels)
                         .or_insert_with(|| {
@@ -309,14 +457,15 @@ impl Hub {
         }
     }
 
-    /// Gives each connection whose floor is below `seq` the text `text_for`
-    /// makes for its channels; drops connections whose queue is full.
-    /// Returns how many connections it was queued to.
-    fn fan_out(&mut self, seq: u64, mut text_for: impl FnMut(Channels) -> Option<Utf8Bytes>) -> u64 {
+    /// Gives each connection whose floor is below `seq` (not above it, for
+    /// `derived` values: they are newer than any snapshot at that seq) the
+    /// text `text_for` makes for its channels; drops connections whose queue
+    /// is full. Returns how many connections it was queued to.
+    fn fan_out(&mut self, seq: u64, derived: bool, mut text_for: impl FnMut(Channels) -> Option<Utf8Bytes>) -> u64 {
         let mut sent = 0;
         let stats = &self.stats;
         self.conns.retain(|conn| {
-            if seq <= conn.floor {
+            if seq < conn.floor || (seq == conn.floor && !derived) {
                 return true;
             }
             let Some(text) = text_for(conn.channels) else { return true };
@@ -350,7 +499,16 @@ impl Hub {
             Missed::Events { epoch, last, events } => {
                 self.stats.resumed(true);
                 self.init(last, epoch);
-                let data = throttle::coalesce(events.iter().filter_map(|e| e.decode().ok()));
+                if self.valuation.is_none() {
+                    // A first subscribe that resumes: the book starts from a
+                    // snapshot, read after the events so it is as new.
+                    match self.log.snapshot(&self.user).await {
+                        Ok(mut snapshot) => self.value(&mut snapshot).await,
+                        Err(error) => tracing::warn!(user = %self.user, %error, "Snapshot for the book failed."),
+                    }
+                }
+                let mut data = throttle::coalesce(events.iter().filter_map(|e| e.decode().ok()));
+                self.overlay_marks(&mut data, last);
                 let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else { return };
                 c.floor = c.floor.max(last);
                 let part = data.filtered(|ch| c.channels.contains(ch));
@@ -372,10 +530,28 @@ impl Hub {
         }
     }
 
+    /// Marks may have moved prices while the client was away, and they are
+    /// not in the log: when the book is as new as the catch-up (`last`), the
+    /// batch carries every open position and the account as the book values
+    /// them now.
+    fn overlay_marks(&self, data: &mut BatchData, last: u64) {
+        let Some(valuation) = self.valuation.as_ref().filter(|v| v.seq >= last) else { return };
+        let mut positions: std::collections::BTreeMap<Symbol, common::event::Position> =
+            data.positions.drain(..).map(|p| (p.symbol.clone(), p)).collect();
+        for position in valuation.book.positions() {
+            positions.insert(position.symbol.clone(), position.clone());
+        }
+        data.positions = positions.into_values().collect();
+        if let Some(account) = valuation.book.account() {
+            data.account = Some(account.clone());
+        }
+    }
+
     /// Sends one connection the full state.
     async fn send_snapshot(&mut self, conn: u64) {
         match self.log.snapshot(&self.user).await {
-            Ok(snapshot) => {
+            Ok(mut snapshot) => {
+                self.value(&mut snapshot).await;
                 self.init(snapshot.seq, snapshot.epoch.clone());
                 let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) else { return };
                 c.floor = snapshot.seq;
@@ -394,7 +570,8 @@ impl Hub {
     async fn resnapshot_all(&mut self) {
         self.stats.repair("snapshot");
         match self.log.snapshot(&self.user).await {
-            Ok(snapshot) => {
+            Ok(mut snapshot) => {
+                self.value(&mut snapshot).await;
                 self.last = Some(snapshot.seq);
                 self.epoch = snapshot.epoch.clone();
                 self.throttle().reset(snapshot.seq, snapshot.positions.iter().cloned(), snapshot.account.clone());

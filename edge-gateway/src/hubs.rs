@@ -1,5 +1,6 @@
 //! Every hub of this gateway, by user, and the dispatcher that routes the
-//! log's notices to them. The registry is sharded: joining, leaving and
+//! log's notices to them: a user's events to its hub, a symbol's market mark
+//! to the hubs of its holders ([`Holders`]). The registry is sharded: joining, leaving and
 //! routing a notice lock one shard of [`SHARDS`], never the whole map, so one
 //! lock is not taken for every message at tens of thousands of connections.
 
@@ -12,6 +13,7 @@ use event_log::{Notice, SharedLog};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
+use crate::holders::Holders;
 use crate::hub::{Command, Hub};
 use crate::queue;
 use crate::stats::Stats;
@@ -52,6 +54,7 @@ pub(crate) struct Hubs {
     log: SharedLog,
     throttle: ThrottleConfig,
     stats: Arc<Stats>,
+    holders: Arc<Holders>,
     hasher: std::collections::hash_map::RandomState,
     shards: Box<[Shard]>,
 }
@@ -88,7 +91,7 @@ impl Drop for Membership {
 impl Hubs {
     pub(crate) fn new(log: SharedLog, throttle: ThrottleConfig, stats: Arc<Stats>) -> Arc<Self> {
         let shards = (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
-        Arc::new(Self { log, throttle, stats, hasher: Default::default(), shards })
+        Arc::new(Self { log, throttle, stats, holders: Arc::new(Holders::new()), hasher: Default::default(), shards })
     }
 
     fn shard(&self, user: &UserId) -> MutexGuard<'_, HashMap<UserId, Entry>> {
@@ -110,7 +113,8 @@ impl Hubs {
         let mut entries = self.shard(user);
         let entry = entries.entry(user.clone()).or_insert_with(|| {
             let (tx, mut rx) = queue::bounded(HUB_QUEUE);
-            let mut hub = Hub::new(user.clone(), self.log.clone(), self.throttle, self.stats.clone());
+            let mut hub =
+                Hub::new(user.clone(), self.log.clone(), self.throttle, self.stats.clone(), self.holders.clone());
             // The block owns the hub and its queue, and `run` borrows them: as
             // arguments of an `async fn` they would be stored twice in the
             // task (rust-lang/rust#62958).
@@ -142,6 +146,14 @@ impl Hubs {
                     Ok(Notice::Event { user, epoch, event }) => {
                         if let Some(entry) = hubs.shard(&user).get(&user) {
                             entry.deliver(Command::Notice { epoch, event });
+                        }
+                    }
+                    Ok(Notice::Mark(mark)) => {
+                        let mark = Arc::new(mark);
+                        for user in hubs.holders.of(&mark.symbol) {
+                            if let Some(entry) = hubs.shard(&user).get(&user) {
+                                entry.deliver(Command::Mark(mark.clone()));
+                            }
                         }
                     }
                     Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => {

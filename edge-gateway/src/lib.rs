@@ -11,9 +11,11 @@
 //! - [`auth`]: JWT validation and token extraction (bearer or cookie).
 //! - [`config`]: the gateway's settings and their environment variables.
 //! - `hubs`: the registry of per-user hubs (sharded) and the dispatcher of
-//!   the log's notices.
+//!   the log's notices and market marks.
 //! - `hub`: one task per connected user — seq tracking, gap repair,
-//!   throttle, fanout filtered by channel.
+//!   valuation at market marks, throttle, fanout filtered by channel.
+//! - `holders`: which connected users hold which symbols (a mark's route).
+//! - `marks`: a stored snapshot valued at the latest marks.
 //! - [`throttle`]: the pure, clock-injected throttle; [`diff`]: which
 //!   changes are too small to send.
 //! - `connection`: one socket's `select!` loop.
@@ -27,8 +29,10 @@ pub mod auth;
 pub mod config;
 mod connection;
 pub mod diff;
+mod holders;
 mod hub;
 mod hubs;
+mod marks;
 mod queue;
 mod rest;
 pub mod server;

@@ -8,16 +8,22 @@ use axum::Json;
 use serde_json::json;
 
 use crate::admit::authenticate;
+use crate::marks::value_at_marks;
 use crate::state::AppState;
 use crate::stats;
 
-/// `GET /api/portfolio`: `{epoch, seq, positions, orders, account, trades}`.
+/// `GET /api/portfolio`: `{epoch, seq, positions, orders, account, trades}`,
+/// positions and account valued at the latest marks.
 pub(crate) async fn portfolio(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let claims = match authenticate(&state, &headers) {
         Ok(claims) => claims,
         Err(refusal) => return error_response(refusal.status(), refusal.message()),
     };
-    match state.log.snapshot(&claims.user_id).await {
+    let snapshot = match state.log.snapshot(&claims.user_id).await {
+        Ok(mut snapshot) => value_at_marks(&*state.log, &mut snapshot).await.map(|_| snapshot),
+        Err(error) => Err(error),
+    };
+    match snapshot {
         Ok(snapshot) => Json(json!({
             "epoch": snapshot.epoch,
             "seq": snapshot.seq,

@@ -54,10 +54,12 @@ impl Default for ThrottleConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// One event as its own message; `stored.json` is its exact wire form.
-    Single { event: Event, stored: StoredEvent },
+    /// `derived`: valued at a market mark by the gateway, not from the log
+    /// (it carries the user's current seq and adds nothing to it).
+    Single { event: Event, stored: StoredEvent, derived: bool },
     /// A batch covering every event up to `seq`: `events` events, the
-    /// newest created at `newest`.
-    Batch { seq: u64, data: BatchData, events: usize, newest: Option<Timestamp> },
+    /// newest created at `newest`; `derived` when a value in it is.
+    Batch { seq: u64, data: BatchData, events: usize, newest: Option<Timestamp>, derived: bool },
 }
 
 /// The throttle of one user.
@@ -90,6 +92,8 @@ struct Pending {
     orders: Vec<Order>,
     account: Option<Account>,
     trades: Vec<Trade>,
+    /// Whether a value in it was derived at a mark.
+    derived: bool,
 }
 
 impl Pending {
@@ -113,7 +117,7 @@ impl Pending {
         }
     }
 
-    fn take(&mut self) -> (BatchData, usize, Option<Timestamp>) {
+    fn take(&mut self) -> (BatchData, usize, Option<Timestamp>, bool) {
         let pending = std::mem::take(self);
         let data = BatchData {
             positions: pending.positions.into_values().collect(),
@@ -121,7 +125,7 @@ impl Pending {
             account: pending.account,
             trades: pending.trades,
         };
-        (data, pending.events, pending.newest)
+        (data, pending.events, pending.newest, pending.derived)
     }
 }
 
@@ -150,8 +154,19 @@ impl Throttle {
         }
     }
 
-    /// Feeds one event (in seq order); returns what to send now.
+    /// Feeds one event of the log (in seq order); returns what to send now.
     pub fn push(&mut self, now: Instant, event: Event, stored: StoredEvent) -> Vec<Output> {
+        self.feed(now, event, stored, false)
+    }
+
+    /// Feeds a position or account update the gateway derived at a market
+    /// mark, carrying the user's current seq; held back, coalesced and
+    /// diffed like one from the log.
+    pub fn push_derived(&mut self, now: Instant, event: Event, stored: StoredEvent) -> Vec<Output> {
+        self.feed(now, event, stored, true)
+    }
+
+    fn feed(&mut self, now: Instant, event: Event, stored: StoredEvent, derived: bool) -> Vec<Output> {
         if !event.is_urgent() {
             self.seq = self.seq.max(stored.seq);
         }
@@ -162,7 +177,7 @@ impl Throttle {
                 out.push(self.flush());
             }
             self.seq = self.seq.max(stored.seq);
-            out.push(Output::Single { event, stored });
+            out.push(Output::Single { event, stored, derived });
             self.last_sent = Some(now);
             return out;
         }
@@ -188,9 +203,10 @@ impl Throttle {
         if self.pending.is_empty() && !window_open {
             self.last_sent = Some(now);
             self.record_delivery(&event);
-            return vec![Output::Single { event, stored }];
+            return vec![Output::Single { event, stored, derived }];
         }
         self.pending.add(event);
+        self.pending.derived |= derived;
         Vec::new()
     }
 
@@ -217,12 +233,15 @@ impl Throttle {
             if let Some((position, _)) = self.held.remove(&symbol) {
                 self.pending.positions.insert(symbol, position);
                 self.pending.events += 1;
+                // The latest value, whatever the seq it came with.
+                self.pending.derived = true;
             }
         }
         if self.held_account.as_ref().is_some_and(|(_, at)| now >= *at + settle) {
             if let Some((account, _)) = self.held_account.take() {
                 self.pending.account.get_or_insert(account);
                 self.pending.events += 1;
+                self.pending.derived = true;
             }
         }
         let window_over = self.last_sent.is_none_or(|at| now >= at + self.config.window);
@@ -245,14 +264,14 @@ impl Throttle {
     }
 
     fn flush(&mut self) -> Output {
-        let (data, events, newest) = self.pending.take();
+        let (data, events, newest, derived) = self.pending.take();
         for position in &data.positions {
             self.record_position(position);
         }
         if let Some(account) = &data.account {
             self.delivered_account = Some(account.clone());
         }
-        Output::Batch { seq: self.seq, data, events, newest }
+        Output::Batch { seq: self.seq, data, events, newest, derived }
     }
 
     fn record_delivery(&mut self, event: &Event) {

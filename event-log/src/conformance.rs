@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 
-use common::event::{Event, OrderStatus, Symbol, UserId};
+use common::event::{Event, Mark, OrderStatus, Symbol, UserId};
 pub use common::fixtures::{account, dec, order, position, trade, ts, user};
 use common::protocol::SNAPSHOT_TRADES;
 
@@ -50,6 +50,8 @@ macro_rules! conformance_suite {
             holders_follow_set_holding,
             batched_reads_match_the_snapshot,
             accounts_map_to_their_users,
+            marks_keep_the_newest_per_symbol,
+            mark_followers_get_new_marks_of_their_symbols_only,
         );
     };
     (@cases $fixture:ty; $($case:ident),* $(,)?) => {
@@ -354,7 +356,7 @@ pub async fn followers_are_notified_of_their_users_only<F: Fixture>() {
             assert_eq!(event.seq, 1);
             assert!(matches!(event.decode().expect("decode"), Event::AccountUpdate(_)));
         }
-        Notice::Resync => panic!("unexpected resync"),
+        Notice::Resync | Notice::Mark(_) => panic!("unexpected resync or mark"),
     }
     log.unfollow(&followed).await.expect("unfollow");
     publish(&*log, account(&followed, 2), "f-2").await;
@@ -372,7 +374,7 @@ pub async fn followers_are_notified_of_their_users_only<F: Fixture>() {
                 break;
             }
             Notice::Event { user, event, .. } => assert_eq!((user, event.seq), (followed.clone(), 2), "in flight"),
-            Notice::Resync => panic!("unexpected resync"),
+            Notice::Resync | Notice::Mark(_) => panic!("unexpected resync or mark"),
         }
     }
     publish(&*log, account(&followed, 3), "f-3").await;
@@ -380,7 +382,7 @@ pub async fn followers_are_notified_of_their_users_only<F: Fixture>() {
     let notice = tokio::time::timeout(Duration::from_secs(5), notices.recv()).await.expect("a notice in time");
     match notice.expect("notice") {
         Notice::Event { user, event, .. } => assert_eq!((user, event.seq), (other, 3)),
-        Notice::Resync => panic!("unexpected resync"),
+        Notice::Resync | Notice::Mark(_) => panic!("unexpected resync or mark"),
     }
 }
 
@@ -498,5 +500,71 @@ pub async fn accounts_map_to_their_users<F: Fixture>() {
     assert_eq!(index.account_owner("acct-2").await.expect("owner"), Some(u2.clone()));
     for bad in [String::new(), "x".repeat(super::index::MAX_ACCOUNT_ID_LEN + 1)] {
         assert!(matches!(index.link_account(&bad, &u2).await, Err(LogError::InvalidEvent(_))));
+    }
+}
+
+fn mark(symbol: &str, price: i64, at: &str) -> Mark {
+    Mark { symbol: Symbol::new(symbol).expect("symbol"), price: dec(price), timestamp: at.parse().expect("timestamp") }
+}
+
+/// A mark is stored only when newer than its symbol's; an older or equal
+/// one changes nothing. Reads give each symbol's latest, `None` for none.
+pub async fn marks_keep_the_newest_per_symbol<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let log = fixture.log();
+    let first = [mark("CFA", 10, "2026-01-03T15:30:45.000Z"), mark("CFB", 20, "2026-01-03T15:30:45.000Z")];
+    let stored: Vec<bool> = log.put_marks(&first).await.into_iter().map(|r| r.expect("put")).collect();
+    assert_eq!(stored, [true, true]);
+    let later = [
+        mark("CFA", 11, "2026-01-03T15:30:45.000Z"),
+        mark("CFA", 12, "2026-01-03T15:30:44.999Z"),
+        mark("CFB", 21, "2026-01-03T15:30:45.001Z"),
+    ];
+    let stored: Vec<bool> = log.put_marks(&later).await.into_iter().map(|r| r.expect("put")).collect();
+    assert_eq!(stored, [false, false, true], "equal and older change nothing");
+    let symbols = [Symbol::new("CFA").unwrap(), Symbol::new("CFB").unwrap(), Symbol::new("CFC").unwrap()];
+    let marks = log.marks(&symbols).await.expect("marks");
+    assert_eq!(marks, [Some(first[0].clone()), Some(later[2].clone()), None]);
+}
+
+/// Following a symbol delivers its new marks and no other symbol's; a mark
+/// that changed nothing notifies nobody; unfollowing stops them.
+pub async fn mark_followers_get_new_marks_of_their_symbols_only<F: Fixture>() {
+    let fixture = F::new(settings()).await;
+    let log = fixture.log();
+    let (followed, other) = (Symbol::new("CFF").unwrap(), Symbol::new("CFO").unwrap());
+    let mut notices = log.notices();
+    log.follow_mark(&followed).await.expect("follow");
+    let marks = [
+        mark("CFO", 1, "2026-01-03T15:30:45.000Z"),
+        mark("CFF", 2, "2026-01-03T15:30:45.000Z"),
+        mark("CFF", 3, "2026-01-03T15:30:44.000Z"),
+        mark("CFF", 4, "2026-01-03T15:30:46.000Z"),
+    ];
+    for result in log.put_marks(&marks).await {
+        result.expect("put");
+    }
+    for expected in [&marks[1], &marks[3]] {
+        let notice = tokio::time::timeout(Duration::from_secs(5), notices.recv()).await.expect("a notice in time");
+        match notice.expect("notice") {
+            Notice::Mark(mark) => assert_eq!(&mark, expected),
+            other => panic!("expected a mark of {followed}, got {other:?}"),
+        }
+    }
+    log.unfollow_mark(&followed).await.expect("unfollow");
+    log.follow_mark(&other).await.expect("follow");
+    let next = [mark("CFF", 5, "2026-01-03T15:30:47.000Z"), mark("CFO", 6, "2026-01-03T15:30:47.000Z")];
+    for result in log.put_marks(&next).await {
+        result.expect("put");
+    }
+    // As for users: the unfollow takes effect in order with the follow
+    // after it, so the unfollowed symbol's mark may still be in flight.
+    loop {
+        let notice = tokio::time::timeout(Duration::from_secs(5), notices.recv()).await.expect("a notice in time");
+        match notice.expect("notice") {
+            Notice::Mark(mark) if mark == next[1] => break,
+            Notice::Mark(mark) => assert_eq!(mark, next[0], "in flight"),
+            other => panic!("expected a mark, got {other:?}"),
+        }
     }
 }

@@ -71,6 +71,26 @@ pub fn holders(symbol: &Symbol) -> String {
     format!("{PREFIX}:holders:{{s:{symbol}}}")
 }
 
+/// Hash of a symbol's latest market mark: `ms` (its timestamp, Unix
+/// milliseconds) and `json`. Its hash tag `{m:<symbol>}` spreads symbols
+/// over the cluster's slots; one key per symbol, whatever its holders.
+pub fn mark(symbol: &Symbol) -> String {
+    format!("{PREFIX}:mark:{{m:{symbol}}}")
+}
+
+/// Sharded pub/sub channel carrying each new mark of `symbol` (same slot
+/// as [`mark`]).
+pub fn mark_channel(symbol: &Symbol) -> String {
+    format!("{PREFIX}:mark:{{m:{symbol}}}:notify")
+}
+
+/// Whether `channel` is a mark channel.
+pub fn is_mark_channel(channel: &str) -> bool {
+    channel.starts_with(MARK_CHANNEL_PREFIX) && channel.ends_with("}:notify")
+}
+
+const MARK_CHANNEL_PREFIX: &str = "ps:mark:{m:";
+
 /// The user a notify channel belongs to, or `None` for a foreign channel.
 pub fn user_of_notify_channel(channel: &str) -> Option<UserId> {
     let rest = channel.strip_prefix(PREFIX)?.strip_prefix(":{u:")?;
@@ -97,6 +117,10 @@ mod tests {
         let symbol = Symbol::new("BRK.B").unwrap();
         assert_eq!(holders(&symbol), "ps:holders:{s:BRK.B}");
         assert_eq!(accounts(), "ps:accounts");
+        assert_eq!(mark(&symbol), "ps:mark:{m:BRK.B}");
+        assert_eq!(mark_channel(&symbol), "ps:mark:{m:BRK.B}:notify");
+        assert!(is_mark_channel(&mark_channel(&symbol)));
+        assert!(!is_mark_channel(&UserKeys::new(&UserId::new("u1").unwrap()).notify));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use common::event::{Event, UserId};
+use common::event::{Event, Mark, Symbol, UserId};
 pub use common::protocol::Snapshot;
 
 use crate::error::{LogError, LogResult};
@@ -117,6 +117,8 @@ pub enum ReadAfter {
 pub enum Notice {
     /// A followed user has a new event.
     Event { user: UserId, epoch: String, event: StoredEvent },
+    /// A followed symbol has a new market mark.
+    Mark(Mark),
     /// Notifications may have been missed (the subscription reconnected, or
     /// this receiver lagged): every follower should repair with `read_after`.
     Resync,
@@ -150,7 +152,25 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
     /// longer track.
     async fn unfollow(&self, user: &UserId) -> Result<(), LogError>;
 
-    /// A receiver of the notifications of every followed user.
+    /// Stores each mark that is newer than its symbol's stored one and
+    /// notifies the symbol's followers, in one round trip for the batch.
+    /// One result per mark, in order: `true` when stored, `false` when the
+    /// stored mark was as new or newer (nothing changed, nobody notified).
+    /// Market data, not user events: no seq, no dedupe id; a retry is safe
+    /// because an equal mark changes nothing.
+    async fn put_marks(&self, marks: &[Mark]) -> Vec<Result<bool, LogError>>;
+
+    /// The stored mark of each symbol, in order.
+    async fn marks(&self, symbols: &[Symbol]) -> LogResult<Vec<Option<Mark>>>;
+
+    /// Starts delivering the symbol's new marks to [`EventLog::notices`];
+    /// counted like [`EventLog::follow`].
+    async fn follow_mark(&self, symbol: &Symbol) -> Result<(), LogError>;
+
+    /// Ends one `follow_mark`, as [`EventLog::unfollow`].
+    async fn unfollow_mark(&self, symbol: &Symbol) -> Result<(), LogError>;
+
+    /// A receiver of the notifications of every followed user and symbol.
     fn notices(&self) -> broadcast::Receiver<Notice>;
 
     /// The connection leases kept beside this log: in Redis for the Redis

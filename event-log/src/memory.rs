@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::broadcast;
 
-use common::event::{Account, Event, Order, Position, Trade, UserId};
+use common::event::{Account, Event, Mark, Order, Position, Symbol, Trade, UserId};
 use common::protocol::SNAPSHOT_TRADES;
 
 use crate::error::{LogError, LogResult};
@@ -42,6 +42,25 @@ struct State {
     followed: HashMap<UserId, usize>,
     /// The ingest index (see [`index`]).
     index: index::IndexState,
+    /// The latest mark of each symbol.
+    marks: HashMap<Symbol, Mark>,
+    /// Followed symbols, with how many follows each.
+    followed_marks: HashMap<Symbol, usize>,
+}
+
+/// One more follow of `key`.
+fn count_up<K: std::hash::Hash + Eq + Clone>(follows: &mut HashMap<K, usize>, key: &K) {
+    *follows.entry(key.clone()).or_default() += 1;
+}
+
+/// One follow fewer of `key`; the last one removes it.
+fn count_down<K: std::hash::Hash + Eq>(follows: &mut HashMap<K, usize>, key: &K) {
+    if let Some(count) = follows.get_mut(key) {
+        *count -= 1;
+        if *count == 0 {
+            follows.remove(key);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -211,18 +230,43 @@ impl EventLog for MemoryLog {
     }
 
     async fn follow(&self, user: &UserId) -> Result<(), LogError> {
-        *self.lock().followed.entry(user.clone()).or_default() += 1;
+        count_up(&mut self.lock().followed, user);
         Ok(())
     }
 
     async fn unfollow(&self, user: &UserId) -> Result<(), LogError> {
+        count_down(&mut self.lock().followed, user);
+        Ok(())
+    }
+
+    async fn put_marks(&self, marks: &[Mark]) -> Vec<Result<bool, LogError>> {
         let mut state = self.lock();
-        if let Some(count) = state.followed.get_mut(user) {
-            *count -= 1;
-            if *count == 0 {
-                state.followed.remove(user);
+        let mut stored = Vec::with_capacity(marks.len());
+        for mark in marks {
+            let newer = state.marks.get(&mark.symbol).is_none_or(|old| mark.supersedes(old));
+            if newer {
+                state.marks.insert(mark.symbol.clone(), mark.clone());
+                if state.followed_marks.contains_key(&mark.symbol) {
+                    let _ = self.notices.send(Notice::Mark(mark.clone()));
+                }
             }
+            stored.push(Ok(newer));
         }
+        stored
+    }
+
+    async fn marks(&self, symbols: &[Symbol]) -> LogResult<Vec<Option<Mark>>> {
+        let state = self.lock();
+        Ok(symbols.iter().map(|symbol| state.marks.get(symbol).cloned()).collect())
+    }
+
+    async fn follow_mark(&self, symbol: &Symbol) -> Result<(), LogError> {
+        count_up(&mut self.lock().followed_marks, symbol);
+        Ok(())
+    }
+
+    async fn unfollow_mark(&self, symbol: &Symbol) -> Result<(), LogError> {
+        count_down(&mut self.lock().followed_marks, symbol);
         Ok(())
     }
 

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use fred::clients::Pipeline;
 use fred::prelude::{
-    Builder, ClientLike, Config, Error as FredError, ErrorKind, EventInterface, LuaInterface, Options, PubsubInterface,
-    ReconnectPolicy, Value,
+    Builder, ClientLike, Config, Error as FredError, ErrorKind, EventInterface, HashesInterface, LuaInterface, Options,
+    PubsubInterface, ReconnectPolicy, Value,
 };
 use fred::types::scripts::Script;
 use fred::types::{ClusterHash, CustomCommand, MultipleKeys, MultipleValues};
@@ -33,7 +33,7 @@ use crate::log::{
     new_epoch, parse_notify_payload, Encoded, EventLog, LogSettings, NewEvent, Notice, Published, ReadAfter, Snapshot,
     SnapshotEffect, StoredEvent, NOTICE_CAPACITY,
 };
-use common::event::UserId;
+use common::event::{Mark, Symbol, UserId};
 use common::sync::lock;
 
 pub(crate) mod call;
@@ -44,6 +44,7 @@ mod tests;
 const PUBLISH_LUA: &str = include_str!("redis/publish.lua");
 const READ_AFTER_LUA: &str = include_str!("redis/read_after.lua");
 const SNAPSHOT_LUA: &str = include_str!("redis/snapshot.lua");
+const MARK_LUA: &str = include_str!("redis/mark.lua");
 
 /// The Lua script every publish runs, for tools that call it directly (the
 /// bench's `redis-benchmark` baseline).
@@ -161,6 +162,7 @@ struct Inner {
     publish_args: PublishArgs,
     read_after: Script,
     snapshot: Script,
+    mark: Script,
     notices: broadcast::Sender<Notice>,
     /// The pub/sub connection, made on the first `follow`.
     pubsub: OnceCell<PubSub>,
@@ -205,6 +207,7 @@ impl RedisLog {
                 publish,
                 read_after: Script::from_lua(READ_AFTER_LUA),
                 snapshot: Script::from_lua(SNAPSHOT_LUA),
+                mark: Script::from_lua(MARK_LUA),
                 notices,
                 pubsub: OnceCell::new(),
                 url: url.to_owned(),
@@ -212,7 +215,7 @@ impl RedisLog {
             }),
         };
         // Load once now; `eval` reloads if the server loses its cache later.
-        for script in [&log.inner.publish, &log.inner.read_after, &log.inner.snapshot] {
+        for script in [&log.inner.publish, &log.inner.read_after, &log.inner.snapshot, &log.inner.mark] {
             script.load(&log.inner.client).await.map_err(unavailable)?;
         }
         Ok(log)
@@ -306,6 +309,15 @@ fn spawn_forwarder(client: &fred::clients::Client, notices: broadcast::Sender<No
     tokio::spawn(async move {
         loop {
             match messages.recv().await {
+                Ok(message) if keys::is_mark_channel(&message.channel) => {
+                    let Some(payload) = message.value.as_bytes() else { continue };
+                    match serde_json::from_slice(payload) {
+                        Ok(mark) => {
+                            let _ = notices.send(Notice::Mark(mark));
+                        }
+                        Err(error) => tracing::warn!(channel = %message.channel, %error, "Unreadable mark ignored."),
+                    }
+                }
                 Ok(message) => {
                     let Some(user) = keys::user_of_notify_channel(&message.channel) else { continue };
                     let Some(payload) = message.value.as_bytes() else { continue };
@@ -470,8 +482,66 @@ impl EventLog for RedisLog {
     }
 
     async fn follow(&self, user: &UserId) -> Result<(), LogError> {
+        self.follow_channel(UserKeys::new(user).notify).await
+    }
+
+    async fn unfollow(&self, user: &UserId) -> Result<(), LogError> {
+        self.unfollow_channel(UserKeys::new(user).notify).await
+    }
+
+    async fn put_marks(&self, marks: &[Mark]) -> Vec<Result<bool, LogError>> {
+        let mut results = Vec::with_capacity(marks.len());
+        for chunk in marks.chunks(PIPELINE_CHUNK) {
+            results.extend(self.put_marks_pipelined(chunk).await);
+        }
+        results
+    }
+
+    async fn marks(&self, symbols: &[Symbol]) -> LogResult<Vec<Option<Mark>>> {
+        let mut marks = Vec::with_capacity(symbols.len());
+        for chunk in symbols.chunks(PIPELINE_CHUNK) {
+            let pipeline: Pipeline<fred::clients::Client> =
+                self.inner.client.with_options(&self.inner.options).pipeline();
+            for symbol in chunk {
+                pipeline.hget::<(), _, _>(keys::mark(symbol), "json").await.map_err(unavailable)?;
+            }
+            for answer in pipeline.all::<Vec<Value>>().await.map_err(unavailable)? {
+                marks.push(match optional_string(answer) {
+                    Some(json) => {
+                        Some(serde_json::from_str(&json).map_err(|e| LogError::Corrupt(format!("mark: {e}")))?)
+                    }
+                    None => None,
+                });
+            }
+        }
+        Ok(marks)
+    }
+
+    async fn follow_mark(&self, symbol: &Symbol) -> Result<(), LogError> {
+        self.follow_channel(keys::mark_channel(symbol)).await
+    }
+
+    async fn unfollow_mark(&self, symbol: &Symbol) -> Result<(), LogError> {
+        self.unfollow_channel(keys::mark_channel(symbol)).await
+    }
+
+    fn leases(&self) -> Arc<dyn Leases> {
+        Arc::new(RedisLeases::new(self.inner.client.clone(), self.inner.command_timeout))
+    }
+
+    fn notices(&self) -> broadcast::Receiver<Notice> {
+        self.inner.notices.subscribe()
+    }
+
+    async fn ping(&self) -> Result<(), LogError> {
+        self.inner.client.with_options(&self.inner.options).ping::<()>(None).await.map_err(unavailable)
+    }
+}
+
+impl RedisLog {
+    /// One more follow of `channel`; the first subscribes.
+    async fn follow_channel(&self, channel: String) -> Result<(), LogError> {
         let pubsub = self.pubsub().await?;
-        let channel = UserKeys::new(user).notify;
         let _order = pubsub.order.lock().await;
         // Counted first: if the subscribe fails now, the next reconnect makes it.
         let count = {
@@ -486,9 +556,9 @@ impl EventLog for RedisLog {
         pubsub.client.ssubscribe(channel).await.map_err(unavailable)
     }
 
-    async fn unfollow(&self, user: &UserId) -> Result<(), LogError> {
+    /// One follow fewer of `channel`; the last one unsubscribes.
+    async fn unfollow_channel(&self, channel: String) -> Result<(), LogError> {
         let pubsub = self.pubsub().await?;
-        let channel = UserKeys::new(user).notify;
         let _order = pubsub.order.lock().await;
         let last = {
             let mut channels = lock(&pubsub.channels);
@@ -507,59 +577,85 @@ impl EventLog for RedisLog {
         pubsub.client.sunsubscribe(channel).await.map_err(unavailable)
     }
 
-    fn leases(&self) -> Arc<dyn Leases> {
-        Arc::new(RedisLeases::new(self.inner.client.clone(), self.inner.command_timeout))
+    /// One pipeline of `mark.lua` calls.
+    async fn put_marks_pipelined(&self, marks: &[Mark]) -> Vec<Result<bool, LogError>> {
+        let sha: Value = self.inner.mark.sha1().clone().into();
+        let calls = marks.iter().map(|mark| {
+            let json = serde_json::to_string(mark).map_err(|_| LogError::InvalidEvent("mark does not serialize"))?;
+            Ok(vec![
+                sha.clone(),
+                Value::Integer(1),
+                keys::mark(&mark.symbol).into(),
+                mark.timestamp.unix_millis().to_string().into(),
+                json.into(),
+                keys::mark_channel(&mark.symbol).into(),
+            ])
+        });
+        let answers = self.script_pipeline(&self.inner.mark, calls.collect()).await;
+        answers
+            .into_iter()
+            .map(|answer| match answer?.as_u64() {
+                Some(stored) => Ok(stored == 1),
+                None => Err(corrupt("mark reply")),
+            })
+            .collect()
     }
 
-    fn notices(&self) -> broadcast::Receiver<Notice> {
-        self.inner.notices.subscribe()
-    }
-
-    async fn ping(&self) -> Result<(), LogError> {
-        self.inner.client.with_options(&self.inner.options).ping::<()>(None).await.map_err(unavailable)
-    }
-}
-
-impl RedisLog {
-    /// One pipeline of EVALSHA calls; NOSCRIPT answers are retried once
-    /// after reloading (safe: every event carries its dedupe id).
-    async fn publish_pipelined(&self, events: &[NewEvent]) -> Vec<Result<Published, LogError>> {
+    /// One pipeline of `EVALSHA` calls of `script` (each call its argument
+    /// list, or the error that kept it out); `NOSCRIPT` answers are retried
+    /// once after reloading, which is safe for every script here (publishes
+    /// carry dedupe ids, an equal mark changes nothing). One answer per
+    /// call, in order.
+    async fn script_pipeline(
+        &self,
+        script: &Script,
+        calls: Vec<Result<Vec<Value>, LogError>>,
+    ) -> Vec<Result<Value, LogError>> {
         let pipeline: Pipeline<fred::clients::Client> = self.inner.client.pipeline();
         let evalsha = &self.inner.publish_args.evalsha;
-        // What each event became: queued in the pipeline, or refused here.
-        let mut prepared: Vec<Result<(), LogError>> = Vec::with_capacity(events.len());
-        for event in events {
-            prepared.push(match self.publish_call(event) {
+        let count = calls.len();
+        let all_failed = |error: FredError| {
+            let error = unavailable(error);
+            (0..count).map(|_| Err(LogError::Unavailable(error.to_string()))).collect()
+        };
+        // What each call became: queued in the pipeline, or refused here.
+        let mut queued: Vec<Result<(), LogError>> = Vec::with_capacity(count);
+        for call in calls {
+            match call {
                 Ok(call) => {
                     if let Err(error) = pipeline.custom::<(), _>(evalsha.clone(), call).await {
-                        let error = unavailable(error);
-                        return events.iter().map(|_| Err(LogError::Unavailable(error.to_string()))).collect();
+                        return all_failed(error);
                     }
-                    Ok(())
+                    queued.push(Ok(()));
                 }
-                Err(error) => Err(error),
-            });
+                Err(error) => queued.push(Err(error)),
+            }
         }
         // The pipeline keeps its commands: a NOSCRIPT retry sends them again.
         let mut answers = pipeline.try_all::<Value>().await;
         if answers.iter().any(|r| matches!(r, Err(e) if is_noscript(e))) {
-            if let Err(error) = self.inner.publish.load(&self.inner.client).await {
-                let error = unavailable(error);
-                return events.iter().map(|_| Err(LogError::Unavailable(error.to_string()))).collect();
+            if let Err(error) = script.load(&self.inner.client).await {
+                return all_failed(error);
             }
             answers = pipeline.try_all::<Value>().await;
         }
         let mut answers = answers.into_iter();
-        prepared
+        queued
             .into_iter()
-            .map(|prepared| match prepared {
-                Err(error) => Err(error),
-                Ok(()) => answers
+            .map(|queued| {
+                queued?;
+                answers
                     .next()
                     .unwrap_or_else(|| Err(FredError::new(ErrorKind::Unknown, "missing reply")))
                     .map_err(unavailable)
-                    .and_then(parse_published),
             })
             .collect()
+    }
+
+    /// One pipeline of publishes.
+    async fn publish_pipelined(&self, events: &[NewEvent]) -> Vec<Result<Published, LogError>> {
+        let calls = events.iter().map(|event| self.publish_call(event)).collect();
+        let answers = self.script_pipeline(&self.inner.publish, calls).await;
+        answers.into_iter().map(|answer| answer.and_then(parse_published)).collect()
     }
 }

@@ -13,7 +13,7 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use broker_alpaca::AlpacaBroker;
 use common::config::Secret;
-use common::event::{Account, Envelope, Event, Position, PositionSide, Symbol, Timestamp, UserId};
+use common::event::{Account, Envelope, Event, Mark, Position, PositionSide, Symbol, Timestamp, UserId};
 use event_log::index::IngestIndex;
 use event_log::redis::RedisLog;
 use event_log::{EventLog, LogError, LogResult, LogSettings, NewEvent, Notice, Published, ReadAfter, Snapshot};
@@ -302,6 +302,25 @@ impl EventLog for FlakyLog {
 
     async fn unfollow(&self, user: &UserId) -> Result<(), LogError> {
         self.inner.unfollow(user).await
+    }
+
+    async fn put_marks(&self, marks: &[Mark]) -> Vec<Result<bool, LogError>> {
+        let granted = self.take(marks.len());
+        let mut results = self.inner.put_marks(&marks[..granted]).await;
+        results.extend((granted..marks.len()).map(|_| Err(down())));
+        results
+    }
+
+    async fn marks(&self, symbols: &[Symbol]) -> LogResult<Vec<Option<Mark>>> {
+        self.inner.marks(symbols).await
+    }
+
+    async fn follow_mark(&self, symbol: &Symbol) -> Result<(), LogError> {
+        self.inner.follow_mark(symbol).await
+    }
+
+    async fn unfollow_mark(&self, symbol: &Symbol) -> Result<(), LogError> {
+        self.inner.unfollow_mark(symbol).await
     }
 
     fn notices(&self) -> broadcast::Receiver<Notice> {

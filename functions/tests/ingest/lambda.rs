@@ -5,12 +5,13 @@
 use aws_lambda_events::sqs::SqsEvent;
 use axum::http::StatusCode;
 use common::event::{Event, OrderStatus};
+use event_log::EventLog;
 use functions::lambda::{handle_sqs, http_service};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use crate::harness::{sign, types, user, Harness, INGEST_SECRET, WEBHOOK_SECRET};
+use crate::harness::{sign, symbol_of, types, user, Harness, INGEST_SECRET, WEBHOOK_SECRET};
 
 const PLACEHOLDER: &str = "__SIGNED_AT_TEST_TIME__";
 
@@ -74,14 +75,12 @@ async fn api_gateway_v2_delivers_a_signed_webhook() {
 #[tokio::test]
 async fn api_gateway_v1_with_a_named_stage_reaches_the_price_route() {
     let h = Harness::start().await;
-    let holder = user("user-v1");
-    h.seed_holder(&holder, "AAPL", "10", "170.25", "175.50").await;
     let event = signed_event("apigw_v1_prices.json", Some(INGEST_SECRET));
     let (status, answer) = call(&h, &event).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!((answer["published"].clone(), answer["ticks"].clone()), (json!(2), json!(2)));
-    let snapshot = h.snapshot(&holder).await;
-    assert_eq!(snapshot.positions[0].current_price.to_string(), "180.00");
+    assert_eq!((answer["marks"].clone(), answer["ticks"].clone()), (json!(2), json!(2)));
+    let marks = h.log.marks(&[symbol_of("AAPL")]).await.expect("marks");
+    assert_eq!(marks[0].as_ref().map(|m| m.price.to_string()), Some("180.00".to_owned()));
 
     // The webhook secret does not open the internal routes.
     let wrong = signed_event("apigw_v1_prices.json", Some(WEBHOOK_SECRET));

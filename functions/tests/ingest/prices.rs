@@ -1,11 +1,11 @@
-//! Price ticks: every holder's position revalued, equity moved by the
-//! change, retries after partial failures counted once, and 10,000 holders
-//! in a bounded number of round trips.
+//! Price ticks: one market mark per symbol, the newest wins, retries after
+//! partial failures store the rest, and the Redis work of a tick does not
+//! depend on how many users hold the symbol.
 
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use common::event::{Event, UserId};
+use common::event::{Mark, Symbol, UserId};
 use event_log::index::IngestIndex;
 use event_log::{EventLog, NewEvent};
 use functions::prices::{self, TickBatch, TickOutcome};
@@ -14,7 +14,7 @@ use functions::Limits;
 use serde_json::json;
 
 use crate::harness::{
-    account_event, dec, position_event, sign, symbol_of, types, user, Harness, BROKER_TIMEOUT, INGEST_SECRET,
+    account_event, dec, position_event, sign, symbol_of, user, Harness, BROKER_TIMEOUT, INGEST_SECRET,
 };
 
 const PATH: &str = Function::PriceTicks.path();
@@ -25,16 +25,21 @@ fn batch(ticks: &[(&str, &str, &str)]) -> String {
     json!({ "ticks": ticks }).to_string()
 }
 
+fn mark(symbol: &str, price: &str, at: &str) -> Mark {
+    Mark { symbol: symbol_of(symbol), price: dec(price), timestamp: at.parse().unwrap() }
+}
+
+async fn marks(h: &Harness, symbols: &[&str]) -> Vec<Option<Mark>> {
+    let symbols: Vec<Symbol> = symbols.iter().map(|s| symbol_of(s)).collect();
+    h.log.marks(&symbols).await.expect("marks")
+}
+
 #[tokio::test]
-async fn every_holder_is_revalued_and_equity_moves_by_the_change() {
+async fn a_batch_stores_each_symbols_newest_mark_and_no_user_event() {
     let h = Harness::start().await;
-    let (u1, u2, stale) = (user("holder-1"), user("holder-2"), user("holder-stale"));
-    h.seed_holder(&u1, "AAPL", "10", "170.25", "175.50").await;
-    h.seed_holder(&u2, "AAPL", "3", "150.00", "175.50").await;
-    h.seed_holder(&u2, "MSFT", "2", "400.00", "405.00").await;
-    // In the index without a position (the close was published, the
-    // index not yet updated): skipped.
-    h.log.set_holding(&stale, &symbol_of("AAPL"), true).await.unwrap();
+    let holder = user("holder-1");
+    h.seed_holder(&holder, "AAPL", "10", "170.25", "175.50").await;
+    let seeded = h.events(&holder).await.len();
 
     let body = batch(&[
         ("AAPL", "180.00", "2026-01-03T15:31:00.000Z"),
@@ -44,75 +49,44 @@ async fn every_holder_is_revalued_and_equity_moves_by_the_change() {
     let (status, answer) = h.send(PATH, &body, Some(sign(INGEST_SECRET, &body))).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let outcome: TickOutcome = serde_json::from_value(answer).unwrap();
-    assert_eq!((outcome.ticks, outcome.symbols, outcome.positions), (3, 2, 4));
-    assert_eq!((outcome.outcome.published, outcome.outcome.duplicates, outcome.unchanged), (5, 0, 0));
+    assert_eq!((outcome.ticks, outcome.symbols, outcome.marks, outcome.stale), (3, 2, 2, 0));
+    assert_eq!((outcome.outcome.published, outcome.outcome.duplicates), (0, 0));
+    assert_eq!(
+        marks(&h, &["AAPL", "MSFT", "TSLA"]).await,
+        [
+            Some(mark("AAPL", "180.00", "2026-01-03T15:31:00.000Z")),
+            Some(mark("MSFT", "410.00", "2026-01-03T15:31:00.000Z")),
+            None
+        ]
+    );
+    assert_eq!(h.events(&holder).await.len(), seeded, "marks are not user events");
 
-    let s1 = h.snapshot(&u1).await;
-    let p = &s1.positions[0];
-    assert_eq!(
-        (p.current_price.to_string(), p.market_value.to_string(), p.unrealized_pnl.to_string()),
-        ("180.00".into(), "1800.00".into(), "97.50".into())
-    );
-    assert_eq!(
-        (p.strategy_id.as_deref(), p.opened_at.is_some()),
-        (Some("strategy-xyz"), true),
-        "other fields are kept"
-    );
-    let a1 = s1.account.unwrap();
-    // 10 × (180.00 − 175.50) = 45.00
-    assert_eq!(
-        (a1.equity.to_string(), a1.day_pnl.to_string(), a1.cash.to_string()),
-        ("100045.00".into(), "545.00".into(), "50000.00".into())
-    );
-    // u2: 3 × 4.50 + 2 × 5.00 = 23.50, in one account update.
-    let a2 = h.snapshot(&u2).await.account.unwrap();
-    assert_eq!(a2.equity.to_string(), "100023.50");
-    let u2_events = h.events(&u2).await;
-    assert_eq!(types(&u2_events[u2_events.len() - 3..]), ["account_update", "position_update", "position_update"]);
-    assert!(h.events(&stale).await.is_empty());
-
-    // The same batch again: nothing moves, nothing is published.
-    let (status, answer) = h.send(PATH, &body, Some(sign(INGEST_SECRET, &body))).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!((answer["published"].clone(), answer["unchanged"].clone()), (json!(0), json!(3)));
-    assert_eq!(h.snapshot(&u1).await.account.unwrap().equity.to_string(), "100045.00");
+    // The same batch again, and an older tick: nothing changes.
+    let (_, answer) = h.send(PATH, &body, Some(sign(INGEST_SECRET, &body))).await;
+    assert_eq!((answer["marks"].clone(), answer["stale"].clone()), (json!(0), json!(2)));
+    let older = batch(&[("AAPL", "1.00", "2026-01-03T15:30:00.000Z")]);
+    let (_, answer) = h.send(PATH, &older, Some(sign(INGEST_SECRET, &older))).await;
+    assert_eq!((answer["marks"].clone(), answer["stale"].clone()), (json!(0), json!(1)));
+    assert_eq!(marks(&h, &["AAPL"]).await, [Some(mark("AAPL", "180.00", "2026-01-03T15:31:00.000Z"))]);
 }
 
 #[tokio::test]
-async fn a_retry_after_a_partial_failure_moves_equity_exactly_once() {
+async fn a_retry_after_a_partial_failure_stores_the_rest() {
     let h = Harness::start().await;
-    let users: Vec<UserId> = (0..4).map(|i| user(&format!("partial-{i}"))).collect();
-    for u in &users {
-        h.seed_holder(u, "AAPL", "10", "170.00", "175.00").await;
-        h.seed_holder(u, "MSFT", "1", "400.00", "400.00").await;
-    }
     let body = batch(&[("AAPL", "176.00", "2026-01-03T15:31:00.000Z"), ("MSFT", "401.00", "2026-01-03T15:31:00.000Z")]);
-    // 4 account updates, then 8 position updates: let 2 accounts and 3
-    // positions through, then fail.
-    h.flaky.fail_after(5);
+    h.flaky.fail_after(1);
     let (status, answer) = h.send(PATH, &body, Some(sign(INGEST_SECRET, &body))).await;
     assert_eq!(
         (status, answer["error"]["code"].clone()),
         (StatusCode::SERVICE_UNAVAILABLE, json!("event_log_unavailable"))
     );
+    assert_eq!(marks(&h, &["AAPL", "MSFT"]).await.iter().filter(|m| m.is_some()).count(), 1);
 
     h.flaky.heal();
     let (status, answer) = h.send(PATH, &body, Some(sign(INGEST_SECRET, &body))).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    for u in &users {
-        let snapshot = h.snapshot(u).await;
-        // 10 × 1.00 + 1 × 1.00, once.
-        assert_eq!(snapshot.account.unwrap().equity.to_string(), "100011.00", "{u}");
-        assert!(snapshot
-            .positions
-            .iter()
-            .all(|p| p.current_price == dec("176.00") || p.current_price == dec("401.00")));
-        let events = h.events(u).await;
-        let accounts = events.iter().filter(|e| matches!(e, Event::AccountUpdate(_))).count();
-        let positions = events.iter().filter(|e| matches!(e, Event::PositionUpdate(_))).count();
-        // Seeded: 2 positions and 1 account; the batch adds 1 account and 2 positions.
-        assert_eq!((accounts, positions), (2, 4), "{u}");
-    }
+    assert_eq!((answer["marks"].clone(), answer["stale"].clone()), (json!(1), json!(1)));
+    assert!(marks(&h, &["AAPL", "MSFT"]).await.iter().all(Option::is_some));
 }
 
 #[tokio::test]
@@ -178,28 +152,28 @@ pub(crate) fn command_calls(h: &Harness) -> std::collections::HashMap<String, u6
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tick_for_a_symbol_held_by_10000_users_publishes_10000_position_updates() {
+async fn a_tick_costs_the_same_redis_commands_for_10000_holders_as_for_none() {
     let h = Harness::start().await;
-    let users = seed_many(&h, 10_000, "SPY").await;
-    let before = command_calls(&h);
-    let body = batch(&[("SPY", "151.00", "2026-01-03T15:31:00.000Z")]);
-    let batch: TickBatch = serde_json::from_str(&body).unwrap();
-    let outcome = prices::handle(batch, h.deps()).await.expect("handled");
-    assert_eq!(outcome.positions, 10_000);
-    // 10,000 position updates and 10,000 account updates.
-    assert_eq!((outcome.outcome.published, outcome.outcome.duplicates), (20_000, 0));
-    let after = command_calls(&h);
-    let delta = |name: &str| after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
-    // One script call per event, one read per position and account, and
-    // the holders scan: nothing per user beyond that. (Commands inside the
-    // publish script count too: one HGET of the epoch and one GET of the
-    // dedupe key per event.)
-    assert_eq!(delta("evalsha"), 20_000);
-    assert_eq!((delta("hget"), delta("get")), (10_000 + 20_000, 10_000 + 20_000));
-    assert!(delta("sscan") <= 3, "sscan pages: {}", delta("sscan"));
-    for u in [&users[0], &users[4_999], &users[9_999]] {
-        let snapshot = h.snapshot(u).await;
-        assert_eq!(snapshot.positions[0].current_price.to_string(), "151.00");
-        assert_eq!(snapshot.account.unwrap().equity.to_string(), "100010.00");
+    seed_many(&h, 10_000, "SPY").await;
+    let mut costs = Vec::new();
+    for (symbol, at) in [("SPY", "2026-01-03T15:31:00.000Z"), ("QQQ", "2026-01-03T15:31:00.000Z")] {
+        let before = command_calls(&h);
+        let batch: TickBatch = serde_json::from_str(&batch(&[(symbol, "151.00", at)])).unwrap();
+        let outcome = prices::handle(batch, h.deps()).await.expect("handled");
+        assert_eq!(outcome.marks, 1);
+        let after = command_calls(&h);
+        let mut delta: Vec<(String, u64)> = after
+            .iter()
+            .map(|(name, calls)| (name.clone(), calls - before.get(name).copied().unwrap_or(0)))
+            .filter(|(name, calls)| *calls > 0 && name != "info")
+            .collect();
+        delta.sort();
+        costs.push(delta);
     }
+    // One script call, and inside it one HGET, one HSET and one SPUBLISH:
+    // SPY's 10,000 holders cost nothing, exactly like QQQ's none.
+    assert_eq!(costs[0], costs[1]);
+    let evalsha = costs[0].iter().find(|(name, _)| name == "evalsha").map(|(_, calls)| *calls);
+    assert_eq!(evalsha, Some(1), "{:?}", costs[0]);
+    assert!(costs[0].iter().map(|(_, calls)| calls).sum::<u64>() <= 4, "{:?}", costs[0]);
 }

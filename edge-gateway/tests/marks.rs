@@ -1,0 +1,179 @@
+//! End-to-end tests of market marks at the edge: a real redis-server, the
+//! real gateway, real WebSocket clients. A mark revalues every connected
+//! holder's position and account (derived updates at the user's current
+//! seq); concurrent marks leave equity exact; a client that was away sees
+//! the latest marks after a resume, in a fresh snapshot and over REST.
+
+mod harness;
+
+use std::time::Duration;
+
+use common::event::{Mark, Symbol, Timestamp};
+use common::fixtures as conformance;
+use event_log::SharedLog;
+use harness::*;
+use test_support::redis::RedisServer;
+
+const ALL: [&str; 4] = ["positions", "orders", "account", "trades"];
+
+fn mark(symbol: &str, price: &str, at: Timestamp) -> Mark {
+    Mark { symbol: Symbol::new(symbol).expect("symbol"), price: price.parse().expect("price"), timestamp: at }
+}
+
+/// `at` plus `ms` milliseconds.
+fn later(at: Timestamp, ms: i64) -> Timestamp {
+    Timestamp::from_datetime(at.as_datetime() + chrono::Duration::milliseconds(ms))
+}
+
+/// A user holding 100 AAPL at 175.50 and 10 MSFT at 400.00 (entry 100.00
+/// each), with 50,000.00 cash and a previous close of 103,074.19 (the
+/// fixture account's equity − day P&L); returns the seq of the last event.
+async fn seed(log: &SharedLog, name: &str) -> u64 {
+    let who = user(name);
+    publish(log, conformance::position(&who, "AAPL", 100, 17_550), &format!("{name}-p1")).await;
+    publish(log, conformance::position(&who, "MSFT", 10, 40_000), &format!("{name}-p2")).await;
+    publish(log, conformance::account(&who, 5_000_000), &format!("{name}-a")).await
+}
+
+/// A Redis, the seeded user `name`, a gateway, and the user's socket
+/// subscribed to every channel, with what it was sent so far.
+struct Setup {
+    /// Kept alive while the test runs.
+    redis: RedisServer,
+    log: SharedLog,
+    seq: u64,
+    gateway: Gateway,
+    socket: Socket,
+    view: View,
+}
+
+async fn setup(name: &str) -> Setup {
+    let server = RedisServer::start();
+    let log = redis_log(&server).await;
+    let seq = seed(&log, name).await;
+    let gateway = Gateway::start(log.clone(), &[]).await;
+    let mut socket = connect(&gateway, name).await;
+    let mut view = View::default();
+    for message in subscribe(&mut socket, &ALL).await {
+        view.apply(&message);
+    }
+    Setup { redis: server, log, seq, gateway, socket, view }
+}
+
+async fn put(log: &SharedLog, marks: &[Mark]) {
+    for stored in log.put_marks(marks).await {
+        assert!(stored.expect("put_marks"), "every mark here is newer");
+    }
+}
+
+/// Reads messages into `view` until `done` holds, or panics after the wait.
+async fn read_until(socket: &mut Socket, view: &mut View, what: &str, done: impl Fn(&View) -> bool) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut kinds = Vec::new();
+    while !done(view) {
+        assert!(tokio::time::Instant::now() < deadline, "{what}: still {view:?} after {kinds:?}");
+        let message = next(socket).await.unwrap_or_else(|code| panic!("closed ({code:?}) waiting for {what}"));
+        kinds.push(message["type"].as_str().unwrap_or_default().to_owned());
+        view.apply(&message);
+    }
+    kinds
+}
+
+fn price_of(view: &View, symbol: &str) -> Option<String> {
+    view.positions.get(&Symbol::new(symbol).expect("symbol")).map(|p| p.current_price.to_string())
+}
+
+fn equity_of(view: &View) -> Option<String> {
+    view.account.as_ref().map(|a| a.equity.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mark_revalues_the_holder_position_and_equity_at_its_current_seq() {
+    let Setup { redis: _redis, log, seq, gateway, mut socket, mut view } = setup("mia").await;
+    let mut bystander = connect(&gateway, "noah").await;
+    subscribe(&mut bystander, &ALL).await;
+
+    put(&log, &[mark("AAPL", "180.00", Timestamp::now())]).await;
+    let first = next(&mut socket).await.expect("the derived position");
+    assert_eq!((first["type"].as_str(), first["seq"].as_u64()), (Some("position_update"), Some(seq)), "{first}");
+    assert_eq!(
+        (first["data"]["currentPrice"].as_str(), first["data"]["marketValue"].as_str()),
+        (Some("180.00"), Some("18000.00"))
+    );
+    view.apply(&first);
+    // 50,000 + 18,000 + 4,000; day P&L against 103,074.19.
+    read_until(&mut socket, &mut view, "the derived account", |v| equity_of(v).as_deref() == Some("72000.00")).await;
+    let account = view.account.clone().expect("account");
+    assert_eq!((account.day_pnl.to_string(), account.cash.to_string()), ("-31074.19".into(), "50000.00".into()));
+    assert_eq!(view.seq, seq, "derived updates add nothing to the log");
+    assert_eq!(log.snapshot(&user("mia")).await.expect("snapshot").seq, seq);
+
+    // The bystander holds nothing: its next message is its own event.
+    publish(&log, conformance::order(&user("noah"), "o-1", common::event::OrderStatus::Accepted), "noah-o").await;
+    assert_eq!(next(&mut bystander).await.expect("an order")["type"], "order_update");
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_mark_batches_over_one_users_symbols_leave_equity_exact() {
+    let Setup { redis: _redis, log, gateway, mut socket, mut view, .. } = setup("olga").await;
+    let start = Timestamp::now();
+    for round in 1..=20i64 {
+        let at = later(start, round);
+        let aapl = [mark("AAPL", &format!("{}.00", 175 + round), at)];
+        let msft = [mark("MSFT", &format!("{}.00", 400 + round), at)];
+        tokio::join!(put(&log, &aapl), put(&log, &msft));
+    }
+    // 50,000 + 100 × 195 + 10 × 420
+    let expected = "73700.00";
+    read_until(&mut socket, &mut view, "equity of both last marks", |v| equity_of(v).as_deref() == Some(expected))
+        .await;
+    assert_eq!((price_of(&view, "AAPL"), price_of(&view, "MSFT")), (Some("195.00".into()), Some("420.00".into())));
+    let token = token("olga", 3600);
+    let rest = gateway.get_json("/api/portfolio", Some(&token)).await;
+    assert_eq!(rest["account"]["equity"], expected, "{rest}");
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marks_while_away_show_after_a_resume_in_a_snapshot_and_over_rest() {
+    let Setup { redis: _redis, log, seq, gateway, mut socket, mut view } = setup("pia").await;
+    let epoch = log.snapshot(&user("pia")).await.expect("snapshot").epoch.expect("epoch");
+    socket.close(None).await.expect("close");
+
+    let at = Timestamp::now();
+    put(&log, &[mark("AAPL", "190.00", at), mark("MSFT", "390.00", at)]).await;
+    // 50,000 + 19,000 + 3,900
+    let expected = Some("72900.00".to_owned());
+
+    // A resume: the catch-up batch carries the positions at the marks.
+    let mut socket = connect(&gateway, "pia").await;
+    send(&mut socket, serde_json::json!({"type": "subscribe", "channels": ALL, "since": seq, "epoch": epoch})).await;
+    let replies = until_type(&mut socket, "subscribed").await;
+    assert_eq!(replies[0]["type"], "batch", "{replies:?}");
+    view.apply(&replies[0]);
+    assert_eq!((price_of(&view, "AAPL"), price_of(&view, "MSFT")), (Some("190.00".into()), Some("390.00".into())));
+    assert_eq!((equity_of(&view), view.seq), (expected.clone(), seq));
+    socket.close(None).await.expect("close");
+
+    // A fresh snapshot.
+    let mut socket = connect(&gateway, "pia").await;
+    let mut fresh = View::default();
+    for message in subscribe(&mut socket, &ALL).await {
+        fresh.apply(&message);
+    }
+    assert_eq!((price_of(&fresh, "AAPL"), equity_of(&fresh)), (Some("190.00".into()), expected.clone()));
+
+    // REST.
+    let rest = gateway.get_json("/api/portfolio", Some(&token("pia", 3600))).await;
+    let aapl = rest["positions"].as_array().expect("positions").iter().find(|p| p["symbol"] == "AAPL").cloned();
+    assert_eq!(aapl.map(|p| p["unrealizedPnl"].clone()), Some(serde_json::json!("9000.00")), "{rest}");
+    assert_eq!(rest["account"]["equity"].as_str(), expected.as_deref());
+    assert_eq!(rest["seq"], seq);
+
+    // An older mark changes nothing anywhere.
+    assert_eq!(log.put_marks(&[mark("AAPL", "1.00", later(at, -1))]).await[0].as_ref().ok(), Some(&false));
+    let rest = gateway.get_json("/api/portfolio", Some(&token("pia", 3600))).await;
+    assert_eq!(rest["account"]["equity"].as_str(), expected.as_deref());
+    gateway.stop().await;
+}
