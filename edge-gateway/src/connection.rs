@@ -19,6 +19,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use common::protocol::close::{Close, Unauthenticated};
 use common::protocol::{decode_client, ClientMessage, ErrorCode, ServerMessage};
 use event_log::leases::Leases;
+use futures::SinkExt as _;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 use tracing::Instrument as _;
@@ -189,7 +190,8 @@ async fn run(socket: &mut WebSocket, conn: &mut Connection) -> Option<Close> {
                 // A client that stops reading blocks the write once the TCP
                 // buffers fill; give up on it after the heartbeat timeout.
                 Some(Outbound::Text(text)) => {
-                    match send_within(socket, Message::Text(text), conn.shared.limits.heartbeat_timeout).await {
+                    let limit = conn.shared.limits.heartbeat_timeout;
+                    match send_queued(socket, text, session.outbox.as_mut(), limit).await {
                         Some(Ok(())) => {}
                         Some(Err(_)) => return None,
                         None => return Some(Close::SlowConsumer),
@@ -299,15 +301,35 @@ async fn next_outbound(outbox: &mut Option<queue::Receiver<Outbound>>) -> Option
     }
 }
 
-/// Sends `message`, giving up after `limit`: `None` when it timed out. A
-/// send almost always completes on its first poll, so the timeout (a timer
-/// and a boxed future) is only set up for one that has to wait.
-async fn send_within(socket: &mut WebSocket, message: Message, limit: Duration) -> Option<Result<(), axum::Error>> {
-    let mut send = pin!(socket.send(message));
-    if let Poll::Ready(result) = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await {
+/// Texts written before one flush: what the hub queued together (a mark's
+/// position and account update, a fan-out burst) leaves in one write.
+const COALESCED_WRITES: usize = 16;
+
+/// Writes `first` and whatever else is queued right now (up to
+/// [`COALESCED_WRITES`]) with one flush, giving up after `limit`: `None`
+/// when it timed out. A write almost always completes on its first poll, so
+/// the timeout (a timer and a boxed future) is only set up for one that has
+/// to wait.
+async fn send_queued(
+    socket: &mut WebSocket,
+    first: Utf8Bytes,
+    outbox: Option<&mut queue::Receiver<Outbound>>,
+    limit: Duration,
+) -> Option<Result<(), axum::Error>> {
+    let mut write = pin!(async move {
+        socket.feed(Message::Text(first)).await?;
+        if let Some(outbox) = outbox {
+            for _ in 1..COALESCED_WRITES {
+                let Some(Outbound::Text(text)) = outbox.try_recv() else { break };
+                socket.feed(Message::Text(text)).await?;
+            }
+        }
+        socket.flush().await
+    });
+    if let Poll::Ready(result) = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
         return Some(result);
     }
-    Box::pin(tokio::time::timeout(limit, send)).await.ok()
+    Box::pin(tokio::time::timeout(limit, write)).await.ok()
 }
 
 /// Whether a read failed because the client's message exceeded the limit.

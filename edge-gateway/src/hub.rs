@@ -15,7 +15,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
-use bytes::Bytes;
 use common::event::{Channel, Envelope, Event, Mark, Symbol, Timestamp, UserId};
 use common::pnl::Book;
 use common::protocol::{BatchData, ErrorCode, ServerMessage, Snapshot, SnapshotData};
@@ -339,22 +338,11 @@ impl Hub {
         let Some(valuation) = self.valuation.as_mut() else { return };
         let now = Timestamp::now();
         let Some(revalued) = valuation.book.mark(mark, now) else { return };
-        self.push_derived(Event::from(Envelope::new(self.user.clone(), now, revalued.position).with_seq(seq)));
+        let mut updates = vec![Event::from(Envelope::new(self.user.clone(), now, revalued.position).with_seq(seq))];
         if let Some(account) = revalued.account {
-            self.push_derived(Event::from(Envelope::new(self.user.clone(), now, account).with_seq(seq)));
+            updates.push(Event::from(Envelope::new(self.user.clone(), now, account).with_seq(seq)));
         }
-    }
-
-    fn push_derived(&mut self, event: Event) {
-        let seq = event.seq().unwrap_or(0);
-        let json = match serde_json::to_vec(&event) {
-            Ok(json) => Bytes::from(json),
-            Err(error) => {
-                tracing::error!(user = %self.user, %error, "Derived update does not serialize; not sent.");
-                return;
-            }
-        };
-        for output in self.throttle().push_derived(Instant::now(), event, StoredEvent { seq, json }) {
+        for output in self.throttle().push_derived(Instant::now(), seq, updates) {
             self.send_output(output);
         }
     }
@@ -428,26 +416,28 @@ impl Hub {
         match output {
             Output::Single { event, stored, derived } => {
                 let channel = event.channel();
-                let Ok(text) = Utf8Bytes::try_from(stored.json) else { return };
+                let text = if derived {
+                    encode_json(&event, event.type_name())
+                } else {
+                    Utf8Bytes::try_from(stored.json).ok()
+                };
+                let Some(text) = text else { return };
                 let sent =
                     self.fan_out(stored.seq, derived, |channels| channels.contains(channel).then(|| text.clone()));
                 self.stats.delivered(event.type_name(), sent, Some(event.timestamp().unix_millis()));
             }
             Output::Batch { seq, data, events, newest, derived } => {
-                let mut serialized: HashMap<Channels, Option<Utf8Bytes>> = HashMap::new();
+                // Encoded once per distinct channel set (most users have one).
+                let mut serialized: Vec<(Channels, Option<Utf8Bytes>)> = Vec::new();
                 let user = self.user.clone();
                 let sent = self.fan_out(seq, derived, |channels| {
-                    serialized
-                        .entry(channels)
-                        .or_insert_with(|| {
-                            let part = data.filtered(|c| channels.contains(c));
-                            if part.is_empty() {
-                                None
-                            } else {
-                                batch_text(&user, seq, part)
-                            }
-                        })
-                        .clone()
+                    if let Some((_, text)) = serialized.iter().find(|(c, _)| *c == channels) {
+                        return text.clone();
+                    }
+                    let part = data.filtered(|c| channels.contains(c));
+                    let text = if part.is_empty() { None } else { batch_text(&user, seq, part) };
+                    serialized.push((channels, text.clone()));
+                    text
                 });
                 if sent > 0 {
                     self.stats.batch(events);
@@ -622,10 +612,21 @@ enum Missed {
 /// A server message as a text frame; `None` (logged) if it does not
 /// serialize, so a failure never goes out as an empty frame.
 pub(crate) fn encode(message: &ServerMessage) -> Option<Utf8Bytes> {
-    match serde_json::to_string(message) {
+    encode_json(message, message.type_name())
+}
+
+/// Most messages fit: no regrowth while serializing.
+const ENCODE_CAPACITY: usize = 512;
+
+fn encode_json<T: serde::Serialize>(message: &T, kind: &str) -> Option<Utf8Bytes> {
+    let mut json = Vec::with_capacity(ENCODE_CAPACITY);
+    let encoded = serde_json::to_writer(&mut json, message)
+        .map_err(|e| e.to_string())
+        .and_then(|()| String::from_utf8(json).map_err(|e| e.to_string()));
+    match encoded {
         Ok(json) => Some(Utf8Bytes::from(json)),
         Err(error) => {
-            tracing::error!(%error, kind = message.type_name(), "Message does not serialize; not sent.");
+            tracing::error!(%error, kind, "Message does not serialize; not sent.");
             None
         }
     }

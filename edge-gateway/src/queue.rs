@@ -158,6 +158,18 @@ impl<T> Receiver<T> {
 }
 
 impl<T> Receiver<T> {
+    /// The next item if one is queued now, without waiting.
+    pub(crate) fn try_recv(&mut self) -> Option<T> {
+        let mut state = self.shared.lock();
+        let item = state.items.pop_front()?;
+        if state.items.is_empty() {
+            state.items = VecDeque::new();
+        }
+        drop(state);
+        self.shared.writable.notify_one();
+        Some(item)
+    }
+
     /// Whether [`Sender::send_or_overflow`] dropped an item since the last
     /// call. The queue was full then, so the receiver is not waiting: it
     /// checks after each item.

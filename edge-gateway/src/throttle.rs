@@ -21,6 +21,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use bytes::Bytes;
 use common::event::{Account, Event, Order, Position, Symbol, Timestamp, Trade};
 use common::protocol::BatchData;
 use event_log::StoredEvent;
@@ -55,7 +56,8 @@ impl Default for ThrottleConfig {
 pub enum Output {
     /// One event as its own message; `stored.json` is its exact wire form.
     /// `derived`: valued at a market mark by the gateway, not from the log
-    /// (it carries the user's current seq and adds nothing to it).
+    /// (it carries the user's current seq and adds nothing to it); its
+    /// `stored.json` is empty, for the hub encodes it only if it is sent.
     Single { event: Event, stored: StoredEvent, derived: bool },
     /// A batch covering every event up to `seq`: `events` events, the
     /// newest created at `newest`; `derived` when a value in it is.
@@ -156,20 +158,6 @@ impl Throttle {
 
     /// Feeds one event of the log (in seq order); returns what to send now.
     pub fn push(&mut self, now: Instant, event: Event, stored: StoredEvent) -> Vec<Output> {
-        self.feed(now, event, stored, false)
-    }
-
-    /// Feeds a position or account update the gateway derived at a market
-    /// mark, carrying the user's current seq; held back, coalesced and
-    /// diffed like one from the log.
-    pub fn push_derived(&mut self, now: Instant, event: Event, stored: StoredEvent) -> Vec<Output> {
-        self.feed(now, event, stored, true)
-    }
-
-    fn feed(&mut self, now: Instant, event: Event, stored: StoredEvent, derived: bool) -> Vec<Output> {
-        if !event.is_urgent() {
-            self.seq = self.seq.max(stored.seq);
-        }
         if event.is_urgent() {
             let mut out = Vec::with_capacity(2);
             if !self.pending.is_empty() {
@@ -177,37 +165,80 @@ impl Throttle {
                 out.push(self.flush());
             }
             self.seq = self.seq.max(stored.seq);
-            out.push(Output::Single { event, stored, derived });
+            out.push(Output::Single { event, stored, derived: false });
             self.last_sent = Some(now);
             return out;
         }
-        match &event {
+        self.arrive(now, vec![(event, stored)], false)
+    }
+
+    /// Feeds the position and account updates the gateway derived at one
+    /// market mark, carrying the user's current seq. They arrive together:
+    /// on a leading edge what is not held back goes out at once, as its own
+    /// type when it is one update and as one `batch` when it is both (one
+    /// frame, one window); otherwise they are held back, coalesced and
+    /// diffed like updates from the log.
+    pub fn push_derived(&mut self, now: Instant, seq: u64, updates: Vec<Event>) -> Vec<Output> {
+        let updates = updates.into_iter().map(|event| (event, StoredEvent { seq, json: Bytes::new() })).collect();
+        let mut out = self.arrive(now, updates, true);
+        if out.len() > 1 {
+            let mut pending = Pending::default();
+            for output in out.drain(..) {
+                if let Output::Single { event, .. } = output {
+                    pending.add(event);
+                }
+            }
+            let (data, events, newest, _) = pending.take();
+            out.push(Output::Batch { seq: self.seq, data, events, newest, derived: true });
+        }
+        out
+    }
+
+    /// Non-urgent updates arriving at `now`, all on the same edge.
+    fn arrive(&mut self, now: Instant, updates: Vec<(Event, StoredEvent)>, derived: bool) -> Vec<Output> {
+        let window_open = self.last_sent.is_some_and(|at| now < at + self.config.window);
+        let leading = self.pending.is_empty() && !window_open;
+        let mut out = Vec::new();
+        for (event, stored) in updates {
+            self.seq = self.seq.max(stored.seq);
+            if self.held_back(now, &event) {
+                continue;
+            }
+            if leading {
+                self.record_delivery(&event);
+                out.push(Output::Single { event, stored, derived });
+            } else {
+                self.pending.add(event);
+                self.pending.derived |= derived;
+            }
+        }
+        if !out.is_empty() {
+            self.last_sent = Some(now);
+        }
+        out
+    }
+
+    /// Holds back a minor change (see the module doc); `true` when held.
+    fn held_back(&mut self, now: Instant, event: &Event) -> bool {
+        match event {
             Event::PositionUpdate(e) => {
                 let symbol = &e.data.symbol;
                 if !self.pending.positions.contains_key(symbol) && self.is_minor(&e.data) {
                     self.held.insert(symbol.clone(), (e.data.clone(), now));
-                    return Vec::new();
+                    return true;
                 }
                 self.held.remove(symbol);
             }
             Event::AccountUpdate(e) => {
                 if self.pending.account.is_none() && self.is_minor_account(&e.data) {
                     self.held_account = Some((e.data.clone(), now));
-                    return Vec::new();
+                    return true;
                 }
                 self.held_account = None;
             }
-            _ => {}
+            Event::OrderUpdate(_) | Event::TradeExecuted(_) => {}
         }
-        let window_open = self.last_sent.is_some_and(|at| now < at + self.config.window);
-        if self.pending.is_empty() && !window_open {
-            self.last_sent = Some(now);
-            self.record_delivery(&event);
-            return vec![Output::Single { event, stored, derived }];
-        }
-        self.pending.add(event);
-        self.pending.derived |= derived;
-        Vec::new()
+        false
     }
 
     /// When [`Throttle::tick`] must be called next, if at all.

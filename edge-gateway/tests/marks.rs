@@ -94,15 +94,17 @@ async fn a_mark_revalues_the_holder_position_and_equity_at_its_current_seq() {
     subscribe(&mut bystander, &ALL).await;
 
     put(&log, &[mark("AAPL", "180.00", Timestamp::now())]).await;
-    let first = next(&mut socket).await.expect("the derived position");
-    assert_eq!((first["type"].as_str(), first["seq"].as_u64()), (Some("position_update"), Some(seq)), "{first}");
+    // The position and the account it moved, at once, in one batch.
+    let first = next(&mut socket).await.expect("the derived updates");
+    assert_eq!((first["type"].as_str(), first["seq"].as_u64()), (Some("batch"), Some(seq)), "{first}");
+    let position = &first["data"]["positions"][0];
     assert_eq!(
-        (first["data"]["currentPrice"].as_str(), first["data"]["marketValue"].as_str()),
+        (position["currentPrice"].as_str(), position["marketValue"].as_str()),
         (Some("180.00"), Some("18000.00"))
     );
     view.apply(&first);
     // 50,000 + 18,000 + 4,000; day P&L against 103,074.19.
-    read_until(&mut socket, &mut view, "the derived account", |v| equity_of(v).as_deref() == Some("72000.00")).await;
+    assert_eq!(equity_of(&view).as_deref(), Some("72000.00"));
     let account = view.account.clone().expect("account");
     assert_eq!((account.day_pnl.to_string(), account.cash.to_string()), ("-31074.19".into(), "50000.00".into()));
     assert_eq!(view.seq, seq, "derived updates add nothing to the log");

@@ -258,3 +258,23 @@ async fn a_quiet_symbol_settles_while_another_keeps_moving() {
     // AAPL was held at t0 and is quiet 5 s later; MSFT, still moving, is not sent.
     assert_eq!(settled, Some((5, vec!["AAPL".to_owned()])));
 }
+
+/// A mark's position and account updates arrive together: on a leading
+/// edge both go out at once in one batch, so the next mark a window later
+/// is a leading edge again (not held for a batch the account opened).
+#[tokio::test(start_paused = true)]
+async fn a_marks_updates_share_one_leading_edge() {
+    let mut throttle = Throttle::new(ThrottleConfig::default());
+    for round in 0..3i64 {
+        let updates = vec![position("AAPL", 10_000 + 1_000 * round), conformance::account(&user(), 1_000 + round)];
+        let out = throttle.push_derived(Instant::now(), 7, updates);
+        match &out[..] {
+            [Output::Batch { seq: 7, data, events: 2, derived: true, .. }] => {
+                assert_eq!((data.positions.len(), data.account.is_some()), (1, true), "round {round}");
+            }
+            other => panic!("round {round}: one batch of both, got {other:?}"),
+        }
+        assert_eq!(throttle.deadline(), None, "nothing pending, nothing held");
+        advance(Duration::from_millis(1_300)).await;
+    }
+}
