@@ -50,9 +50,20 @@ impl Holders {
         }
     }
 
-    /// The users holding `symbol`.
-    pub(crate) fn of(&self, symbol: &Symbol) -> Vec<UserId> {
-        self.shard(symbol).get(symbol).map(|users| users.iter().cloned().collect()).unwrap_or_default()
+    /// Calls `each` with every user holding `symbol`, under the symbol's
+    /// shard lock (so `each` must not call back into `Holders`; the hub
+    /// registry's locks may be taken inside, never the other way round).
+    pub(crate) fn for_each(&self, symbol: &Symbol, mut each: impl FnMut(&UserId)) {
+        if let Some(users) = self.shard(symbol).get(symbol) {
+            users.iter().for_each(&mut each);
+        }
+    }
+
+    #[cfg(test)]
+    fn of(&self, symbol: &Symbol) -> Vec<UserId> {
+        let mut users = Vec::new();
+        self.for_each(symbol, |user| users.push(user.clone()));
+        users
     }
 }
 

@@ -127,7 +127,9 @@ pub(crate) struct Hub {
     last: Option<u64>,
     epoch: Option<String>,
     conns: Vec<Conn>,
-    /// Made with the first snapshot the hub reads (every first subscribe).
+    /// Made from a snapshot holding a position (read at the first
+    /// subscribe, or when a position opens later): a user holding nothing
+    /// (most idle connections) carries none.
     valuation: Option<Box<Valuation>>,
     holders: Arc<Holders>,
     stats: Arc<Stats>,
@@ -322,6 +324,11 @@ impl Hub {
                     if matches!(event, Event::PositionUpdate(_)) {
                         self.follow_held().await;
                     }
+                } else if self.valuation.is_none() && matches!(&event, Event::PositionUpdate(e) if !e.data.is_closed())
+                {
+                    // The first position: the book starts from a snapshot
+                    // (which holds this event already).
+                    self.load_book().await;
                 }
                 for output in self.throttle().push(Instant::now(), event, stored) {
                     self.send_output(output);
@@ -391,10 +398,21 @@ impl Hub {
         }
     }
 
+    /// Reads a snapshot to start the book from.
+    async fn load_book(&mut self) {
+        match self.log.snapshot(&self.user).await {
+            Ok(mut snapshot) => self.value(&mut snapshot).await,
+            Err(error) => tracing::warn!(user = %self.user, %error, "Snapshot for the book failed."),
+        }
+    }
+
     /// Values `snapshot` at the latest marks (following its symbols first,
     /// so no newer mark falls in between) and, unless the hub's book is
-    /// newer, makes it the book.
+    /// newer, makes it the book. A snapshot without positions starts no book.
     async fn value(&mut self, snapshot: &mut Snapshot) {
+        if self.valuation.is_none() && snapshot.positions.is_empty() {
+            return;
+        }
         let valuation = self.valuation.get_or_insert_with(Box::default);
         if snapshot.seq >= valuation.seq {
             valuation.book = Book::of_snapshot(snapshot);
@@ -488,14 +506,12 @@ impl Hub {
         match self.read_missed(epoch.as_deref(), since).await {
             Missed::Events { epoch, last, events } => {
                 self.stats.resumed(true);
+                let first = self.last.is_none();
                 self.init(last, epoch);
-                if self.valuation.is_none() {
+                if first {
                     // A first subscribe that resumes: the book starts from a
                     // snapshot, read after the events so it is as new.
-                    match self.log.snapshot(&self.user).await {
-                        Ok(mut snapshot) => self.value(&mut snapshot).await,
-                        Err(error) => tracing::warn!(user = %self.user, %error, "Snapshot for the book failed."),
-                    }
+                    self.load_book().await;
                 }
                 let mut data = throttle::coalesce(events.iter().filter_map(|e| e.decode().ok()));
                 self.overlay_marks(&mut data, last);

@@ -150,11 +150,11 @@ impl Hubs {
                     }
                     Ok(Notice::Mark(mark)) => {
                         let mark = Arc::new(mark);
-                        for user in hubs.holders.of(&mark.symbol) {
-                            if let Some(entry) = hubs.shard(&user).get(&user) {
+                        hubs.holders.for_each(&mark.symbol, |user| {
+                            if let Some(entry) = hubs.shard(user).get(user) {
                                 entry.deliver(Command::Mark(mark.clone()));
                             }
-                        }
+                        });
                     }
                     Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => {
                         for shard in hubs.shards.iter() {

@@ -174,24 +174,12 @@ impl Throttle {
 
     /// Feeds the position and account updates the gateway derived at one
     /// market mark, carrying the user's current seq. They arrive together:
-    /// on a leading edge what is not held back goes out at once, as its own
-    /// type when it is one update and as one `batch` when it is both (one
-    /// frame, one window); otherwise they are held back, coalesced and
-    /// diffed like updates from the log.
+    /// on a leading edge what the diff does not hold back goes out at once,
+    /// each as its own type, and opens one window; otherwise they are held
+    /// back, coalesced and diffed like updates from the log.
     pub fn push_derived(&mut self, now: Instant, seq: u64, updates: Vec<Event>) -> Vec<Output> {
         let updates = updates.into_iter().map(|event| (event, StoredEvent { seq, json: Bytes::new() })).collect();
-        let mut out = self.arrive(now, updates, true);
-        if out.len() > 1 {
-            let mut pending = Pending::default();
-            for output in out.drain(..) {
-                if let Output::Single { event, .. } = output {
-                    pending.add(event);
-                }
-            }
-            let (data, events, newest, _) = pending.take();
-            out.push(Output::Batch { seq: self.seq, data, events, newest, derived: true });
-        }
-        out
+        self.arrive(now, updates, true)
     }
 
     /// Non-urgent updates arriving at `now`, all on the same edge.

@@ -94,15 +94,17 @@ async fn a_mark_revalues_the_holder_position_and_equity_at_its_current_seq() {
     subscribe(&mut bystander, &ALL).await;
 
     put(&log, &[mark("AAPL", "180.00", Timestamp::now())]).await;
-    // The position and the account it moved, at once, in one batch.
-    let first = next(&mut socket).await.expect("the derived updates");
-    assert_eq!((first["type"].as_str(), first["seq"].as_u64()), (Some("batch"), Some(seq)), "{first}");
-    let position = &first["data"]["positions"][0];
+    // The position and the account it moved, at once, at the current seq.
+    let first = next(&mut socket).await.expect("the derived position");
+    assert_eq!((first["type"].as_str(), first["seq"].as_u64()), (Some("position_update"), Some(seq)), "{first}");
     assert_eq!(
-        (position["currentPrice"].as_str(), position["marketValue"].as_str()),
+        (first["data"]["currentPrice"].as_str(), first["data"]["marketValue"].as_str()),
         (Some("180.00"), Some("18000.00"))
     );
     view.apply(&first);
+    let second = next(&mut socket).await.expect("the derived account");
+    assert_eq!((second["type"].as_str(), second["seq"].as_u64()), (Some("account_update"), Some(seq)), "{second}");
+    view.apply(&second);
     // 50,000 + 18,000 + 4,000; day P&L against 103,074.19.
     assert_eq!(equity_of(&view).as_deref(), Some("72000.00"));
     let account = view.account.clone().expect("account");
@@ -177,5 +179,34 @@ async fn marks_while_away_show_after_a_resume_in_a_snapshot_and_over_rest() {
     assert_eq!(log.put_marks(&[mark("AAPL", "1.00", later(at, -1))]).await[0].as_ref().ok(), Some(&false));
     let rest = gateway.get_json("/api/portfolio", Some(&token("pia", 3600))).await;
     assert_eq!(rest["account"]["equity"].as_str(), expected.as_deref());
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_position_opened_while_connected_follows_its_marks() {
+    let server = RedisServer::start();
+    let log = redis_log(&server).await;
+    let quinn = user("quinn");
+    publish(&log, conformance::account(&quinn, 5_000_000), "quinn-a").await;
+    let gateway = Gateway::start(log.clone(), &[]).await;
+    let mut socket = connect(&gateway, "quinn").await;
+    let mut view = View::default();
+    for message in subscribe(&mut socket, &ALL).await {
+        view.apply(&message);
+    }
+    assert!(view.positions.is_empty());
+
+    let seq = publish(&log, conformance::position(&quinn, "NVDA", 10, 50_000), "quinn-p").await;
+    read_until_seq(&mut socket, &mut view, seq).await;
+    // A mark older than the fill changes nothing; a newer one reprices it.
+    put(&log, &[mark("NVDA", "1.00", "2026-01-01T00:00:00.000Z".parse().expect("timestamp"))]).await;
+    put(&log, &[mark("NVDA", "510.00", Timestamp::now())]).await;
+    read_until(&mut socket, &mut view, "NVDA at its mark", |v| {
+        price_of(v, "NVDA").is_some() && price_of(v, "NVDA").as_deref() != Some("500.00")
+    })
+    .await;
+    assert_eq!(price_of(&view, "NVDA").as_deref(), Some("510.00"), "the older mark never showed");
+    // 50,000 + 5,100
+    assert_eq!(equity_of(&view).as_deref(), Some("55100.00"));
     gateway.stop().await;
 }

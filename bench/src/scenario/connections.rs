@@ -21,7 +21,8 @@ use crate::load;
 use crate::measure::{own_rss_kib, require_open_files};
 use crate::report::{Comparison, Environment, Figure, Goal, Report};
 use crate::scenario::{self, check_range, FlagSet};
-use crate::system::{Kind, Settings, System, Under};
+use crate::system::{events, Kind, Settings, System, Under};
+use crate::target::Target;
 
 /// Default connections.
 pub const DEFAULT_CONNECTIONS: usize = 10_000;
@@ -31,6 +32,7 @@ pub const DEFAULT_CONCURRENCY: usize = 64;
 const SMOKE_CONNECTIONS: usize = 50;
 const MAX_CONNECTIONS: usize = 1_000_000;
 const MAX_CONCURRENCY: usize = 4_096;
+const MAX_POSITIONS: usize = 100;
 
 /// Time for a system to settle before each RSS reading.
 const SETTLE: Duration = Duration::from_millis(1_000);
@@ -47,6 +49,10 @@ pub struct Flags {
     /// Handshakes in flight at once.
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
+    /// Open positions each user holds (ours: seeded before connecting, so
+    /// each hub keeps a valuation book; 0: users hold nothing).
+    #[arg(long, default_value_t = 0)]
+    pub positions: usize,
     /// Which systems, on which Redis.
     #[command(flatten)]
     pub under: Under,
@@ -62,6 +68,7 @@ impl FlagSet for Flags {
     fn check(&self) -> Result<(), Error> {
         check_range("connections", self.connections, 1..=MAX_CONNECTIONS)?;
         check_range("concurrency", self.concurrency, 1..=MAX_CONCURRENCY)?;
+        check_range("positions", self.positions, 0..=MAX_POSITIONS)?;
         self.under.check()
     }
 }
@@ -89,11 +96,17 @@ pub async fn run(options: &Options) -> Result<Report, Error> {
     require_open_files(options.connections)?;
     let settings = Settings::with_capacity(options.connections);
     let (measured, environment) =
-        options.under.each(&settings, async |system, _| measure(&options, system).await).await?;
+        options.under.each(&settings, async |system, target| measure(&options, system, target).await).await?;
     Ok(report(&options, &measured, environment))
 }
 
-async fn measure(options: &Options, system: &System) -> Result<Measured, Error> {
+async fn measure(options: &Options, system: &System, target: &Target) -> Result<Measured, Error> {
+    if system.kind == Kind::Ours && options.positions > 0 {
+        let users: Vec<String> = (0..options.connections).map(load::user_id).collect();
+        let symbols: Vec<String> = (0..options.positions).map(|i| format!("P{i:03}")).collect();
+        let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
+        events::seed_holders(target.url(), &users, &symbols).await?;
+    }
     let process = system.socket_process();
     let rss = || process.rss_kib().ok_or_else(|| Error::Mismatch(format!("cannot read /proc/{}/status", process.pid)));
     tokio::time::sleep(SETTLE).await;
@@ -171,6 +184,10 @@ fn report(options: &Options, measured: &[Measured], environment: Environment) ->
             format!(
                 "{c} idle connections, one user each, subscribed to every channel (ours: bearer token, `subscribe`, `subscribed`; peer: JWT in the Socket.IO CONNECT packet, per-user room; baseline: no auth); {} handshakes in flight. Systems one after the other, each on a flushed redis-server of the bench's own (ours and the peer follow every user through Redis).",
                 options.concurrency
+            ),
+            format!(
+                "Each user holds {} open positions (ours: seeded before connecting; each hub then keeps a valuation book and follows the symbols' marks). Compare with a --positions 0 run for the cost per position.",
+                options.positions
             ),
             "RSS is VmRSS of the process holding the sockets (edge-gateway; the Socket.IO node; ws-baseline), 1 s after it started and 1 s after the last handshake; it includes allocator slack, so small C overstates the per-connection figure. Heartbeats are pushed out of the run (ours HEARTBEAT_INTERVAL_MS, the peer's pingInterval): idle bench sockets do not read.".to_owned(),
         ],

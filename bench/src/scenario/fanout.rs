@@ -8,8 +8,8 @@
 //! `price-ticks` function, which stores the symbol's mark and publishes it
 //! once; each gateway revalues its connected holders. The Redis commands a
 //! tick costs (`INFO commandstats`, before and after the round) are
-//! reported. Peer and baseline: one POST naming the K users, emitted to K
-//! rooms / sockets.
+//! reported. Peer and baseline: one POST naming the C connected users,
+//! emitted to C rooms / sockets.
 //!
 //! Each round's samples run from the moment the bench sent the request
 //! (ours answers only after publishing everything, so the answer is no
@@ -161,7 +161,8 @@ async fn measure(options: &Options, system: &System, target: &Target) -> Result<
     let mut rounds = Vec::with_capacity(options.rounds);
     let mut redis_commands = Vec::new();
     for r in 0..options.rounds {
-        let request = system.tick_request(SYMBOL, price_of_round(r + 1), &users)?;
+        // The peer and the baseline are told whom to reach: the connected.
+        let request = system.tick_request(SYMBOL, price_of_round(r + 1), &users[..connected])?;
         let commands_before = target.command_calls().await?;
         let sent = Instant::now();
         system::send(system.http(), request).await.map_err(|e| Error::Mismatch(format!("round {r}: {e}")))?;
@@ -251,11 +252,11 @@ fn report(options: &Options, measured: &[Measured], environment: Environment) ->
         goals,
         notes: vec![
             format!(
-                "{k} users hold {SYMBOL}, one connection each; {} ticks, one per round, {ROUND_GAP:?} apart; figures are medians over rounds. Origin: the moment the bench sent the request.",
+                "{k} connected holders of {SYMBOL}, one connection each; {} ticks, one per round, {ROUND_GAP:?} apart; figures are medians over rounds. Origin: the moment the bench sent the request.",
                 options.rounds
             ),
             format!("{} users hold {SYMBOL} in all; {k} of them are connected.", options.holders),
-            "ours: a signed POST /ingest/prices → the function stores the symbol's mark and SPUBLISHes it once → the gateway, which follows the symbol for its connected holders, revalues each one's position and account → K sockets. peer: POST /publish naming every holder → io.to(rooms).emit through the Redis streams adapter. baseline: POST /publish naming every holder → the connected ones' socket queues.".to_owned(),
+            "ours: a signed POST /ingest/prices → the function stores the symbol's mark and SPUBLISHes it once → the gateway, which follows the symbol for its connected holders, revalues each one's position and account → K sockets. peer: POST /publish naming the connected holders → io.to(rooms).emit through the Redis streams adapter. baseline: POST /publish naming the connected holders → their socket queues.".to_owned(),
         ],
         ..Report::comparing("fanout", environment, options)
     }

@@ -260,8 +260,8 @@ async fn a_quiet_symbol_settles_while_another_keeps_moving() {
 }
 
 /// A mark's position and account updates arrive together: on a leading
-/// edge both go out at once in one batch, so the next mark a window later
-/// is a leading edge again (not held for a batch the account opened).
+/// edge both go out at once, so the next mark a window later is a leading
+/// edge again (not held for a batch the account opened).
 #[tokio::test(start_paused = true)]
 async fn a_marks_updates_share_one_leading_edge() {
     let mut throttle = Throttle::new(ThrottleConfig::default());
@@ -269,10 +269,11 @@ async fn a_marks_updates_share_one_leading_edge() {
         let updates = vec![position("AAPL", 10_000 + 1_000 * round), conformance::account(&user(), 1_000 + round)];
         let out = throttle.push_derived(Instant::now(), 7, updates);
         match &out[..] {
-            [Output::Batch { seq: 7, data, events: 2, derived: true, .. }] => {
-                assert_eq!((data.positions.len(), data.account.is_some()), (1, true), "round {round}");
+            [Output::Single { event: Event::PositionUpdate(_), stored: p, derived: true }, Output::Single { event: Event::AccountUpdate(_), stored: a, derived: true }] =>
+            {
+                assert_eq!((p.seq, a.seq), (7, 7), "round {round}");
             }
-            other => panic!("round {round}: one batch of both, got {other:?}"),
+            other => panic!("round {round}: both at once, got {other:?}"),
         }
         assert_eq!(throttle.deadline(), None, "nothing pending, nothing held");
         advance(Duration::from_millis(1_300)).await;
