@@ -189,9 +189,9 @@ async fn run(socket: &mut WebSocket, conn: &mut Connection) -> Option<Close> {
             outbound = next_outbound(&mut session.outbox) => match outbound {
                 // A client that stops reading blocks the write once the TCP
                 // buffers fill; give up on it after the heartbeat timeout.
-                Some(Outbound::Text(text)) => {
+                Some(frames) => {
                     let limit = conn.shared.limits.heartbeat_timeout;
-                    match send_queued(socket, text, session.outbox.as_mut(), limit).await {
+                    match send_queued(socket, frames, session.outbox.as_mut(), limit).await {
                         Some(Ok(())) => {}
                         Some(Err(_)) => return None,
                         None => return Some(Close::SlowConsumer),
@@ -301,27 +301,40 @@ async fn next_outbound(outbox: &mut Option<queue::Receiver<Outbound>>) -> Option
     }
 }
 
+/// Buffers a queue item's frames in the socket, unflushed.
+async fn feed(socket: &mut WebSocket, frames: Outbound) -> Result<(), axum::Error> {
+    match frames {
+        Outbound::Text(text) => socket.feed(Message::Text(text)).await,
+        Outbound::Texts(texts) => {
+            for text in texts {
+                socket.feed(Message::Text(text)).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Texts written before one flush: what the hub queued together (a mark's
 /// position and account update, a fan-out burst) leaves in one write.
 const COALESCED_WRITES: usize = 16;
 
 /// Writes `first` and whatever else is queued right now (up to
-/// [`COALESCED_WRITES`]) with one flush, giving up after `limit`: `None`
+/// [`COALESCED_WRITES`] queue items) with one flush, giving up after `limit`: `None`
 /// when it timed out. A write almost always completes on its first poll, so
 /// the timeout (a timer and a boxed future) is only set up for one that has
 /// to wait.
 async fn send_queued(
     socket: &mut WebSocket,
-    first: Utf8Bytes,
+    first: Outbound,
     outbox: Option<&mut queue::Receiver<Outbound>>,
     limit: Duration,
 ) -> Option<Result<(), axum::Error>> {
     let mut write = pin!(async move {
-        socket.feed(Message::Text(first)).await?;
+        feed(socket, first).await?;
         if let Some(outbox) = outbox {
             for _ in 1..COALESCED_WRITES {
-                let Some(Outbound::Text(text)) = outbox.try_recv() else { break };
-                socket.feed(Message::Text(text)).await?;
+                let Some(frames) = outbox.try_recv() else { break };
+                feed(socket, frames).await?;
             }
         }
         socket.flush().await

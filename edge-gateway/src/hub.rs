@@ -71,6 +71,9 @@ impl Channels {
 pub(crate) enum Outbound {
     /// A JSON text frame.
     Text(Utf8Bytes),
+    /// JSON text frames made by one change (a mark's position and account
+    /// updates), written together with one flush.
+    Texts(Box<[Utf8Bytes]>),
 }
 
 /// What connections and the dispatcher tell a hub.
@@ -349,8 +352,46 @@ impl Hub {
         if let Some(account) = revalued.account {
             updates.push(Event::from(Envelope::new(self.user.clone(), now, account).with_seq(seq)));
         }
-        for output in self.throttle().push_derived(Instant::now(), seq, updates) {
-            self.send_output(output);
+        let outputs = self.throttle().push_derived(Instant::now(), seq, updates);
+        self.send_together(seq, outputs);
+    }
+
+    /// Sends a mark's outputs; when they are updates going out at once,
+    /// each connection gets its share as one queue item, so its socket
+    /// writes them with one flush (one `send` instead of two).
+    fn send_together(&mut self, seq: u64, outputs: Vec<Output>) {
+        let singles = outputs.iter().all(|o| matches!(o, Output::Single { derived: true, .. }));
+        if outputs.len() < 2 || !singles {
+            for output in outputs {
+                self.send_output(output);
+            }
+            return;
+        }
+        let mut texts = Vec::with_capacity(outputs.len());
+        for output in &outputs {
+            if let Output::Single { event, .. } = output {
+                if let Some(text) = encode_json(event, event.type_name()) {
+                    texts.push((event.channel(), text, event.type_name(), event.timestamp()));
+                }
+            }
+        }
+        let mut counts = vec![0u64; texts.len()];
+        self.fan_out_frames(seq, true, |channels| {
+            let mut mine = Vec::with_capacity(texts.len());
+            for (i, (channel, text, _, _)) in texts.iter().enumerate() {
+                if channels.contains(*channel) {
+                    counts[i] += 1;
+                    mine.push(text.clone());
+                }
+            }
+            match mine.len() {
+                0 => None,
+                1 => mine.pop().map(Outbound::Text),
+                _ => Some(Outbound::Texts(mine.into_boxed_slice())),
+            }
+        });
+        for ((_, _, kind, at), sent) in texts.iter().zip(counts) {
+            self.stats.delivered(kind, sent, Some(at.unix_millis()));
         }
     }
 
@@ -470,14 +511,24 @@ impl Hub {
     /// text `text_for` makes for its channels; drops connections whose queue
     /// is full. Returns how many connections it was queued to.
     fn fan_out(&mut self, seq: u64, derived: bool, mut text_for: impl FnMut(Channels) -> Option<Utf8Bytes>) -> u64 {
+        self.fan_out_frames(seq, derived, |channels| text_for(channels).map(Outbound::Text))
+    }
+
+    /// [`Hub::fan_out`] of whatever `frames_for` makes for each connection.
+    fn fan_out_frames(
+        &mut self,
+        seq: u64,
+        derived: bool,
+        mut frames_for: impl FnMut(Channels) -> Option<Outbound>,
+    ) -> u64 {
         let mut sent = 0;
         let stats = &self.stats;
         self.conns.retain(|conn| {
             if seq < conn.floor || (seq == conn.floor && !derived) {
                 return true;
             }
-            let Some(text) = text_for(conn.channels) else { return true };
-            let kept = queue(conn, text);
+            let Some(frames) = frames_for(conn.channels) else { return true };
+            let kept = queue_frames(conn, frames);
             if kept {
                 sent += 1;
             } else {
@@ -604,7 +655,11 @@ impl Hub {
 /// Queues a text for a connection; `false` when it must be dropped (queue
 /// full: too slow; or closed: gone). Dropping the sender closes the socket.
 fn queue(conn: &Conn, text: Utf8Bytes) -> bool {
-    match conn.tx.try_send(Outbound::Text(text)) {
+    queue_frames(conn, Outbound::Text(text))
+}
+
+fn queue_frames(conn: &Conn, frames: Outbound) -> bool {
+    match conn.tx.try_send(frames) {
         Ok(()) => true,
         Err(TrySendError::Full(_)) => {
             tracing::info!(conn = conn.id, "Send queue full; closing slow connection.");
