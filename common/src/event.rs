@@ -24,7 +24,7 @@ pub enum ModelError {
     #[error("invalid user id: must be 1 to {max} characters of A-Z a-z 0-9 - _ . @ :", max = UserId::MAX_LEN)]
     InvalidUserId,
     /// A symbol that is empty, too long or not printable ASCII.
-    #[error("invalid symbol: must be 1 to {max} characters of A-Z a-z 0-9 . / -", max = Symbol::MAX_LEN)]
+    #[error("invalid symbol: must be 1 to {max} characters of A-Z a-z 0-9 . / -, beginning and ending with a letter or digit", max = Symbol::MAX_LEN)]
     InvalidSymbol,
 }
 
@@ -84,8 +84,12 @@ impl Symbol {
     /// Checks and wraps a symbol.
     pub fn new(symbol: impl Into<String>) -> Result<Self, ModelError> {
         let symbol = symbol.into();
-        let valid = !symbol.is_empty()
-            && symbol.len() <= Self::MAX_LEN
+        // Letters or digits at both ends: a symbol is never `..` or `/`,
+        // which would change the path of a broker request built from it.
+        let ends = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+        let valid = symbol.len() <= Self::MAX_LEN
+            && ends(symbol.bytes().next())
+            && ends(symbol.bytes().last())
             && symbol.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'-'));
         if valid {
             Ok(Self(symbol))

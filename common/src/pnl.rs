@@ -166,15 +166,17 @@ pub fn position(
 }
 
 /// The position re-priced at `new_price`: `currentPrice`, `marketValue`,
-/// `unrealizedPnl` and `unrealizedPnlPercent` recomputed (rounded), every
-/// other field kept.
+/// `unrealizedPnl` and `unrealizedPnlPercent` recomputed (rounded), the two
+/// prices written with at least two decimals ([`price`]), every other field
+/// kept.
 ///
 /// Idempotent, and independent of the P&L fields the input carried: a
 /// producer's stale or differently rounded numbers are replaced, not adjusted.
 pub fn revalue(position: &Position, new_price: Decimal) -> Result<Position, PnlError> {
     let valuation = valuation(position.side, position.quantity, position.entry_price, new_price)?;
     Ok(Position {
-        current_price: new_price,
+        current_price: price(new_price),
+        entry_price: price(position.entry_price),
         market_value: valuation.market_value,
         unrealized_pnl: valuation.unrealized_pnl,
         unrealized_pnl_percent: valuation.unrealized_pnl_percent,
@@ -195,6 +197,17 @@ pub fn pnl_change_ratio(last_delivered: &Position, new: &Position) -> Option<Dec
         return None;
     }
     new.unrealized_pnl.checked_sub(last_delivered.unrealized_pnl)?.abs().checked_div(new.market_value.abs())
+}
+
+/// A price as it goes on the wire: at least two decimals (`175.5` is written
+/// `175.50`), more only when they carry digits (`0.1234` stays, `175.5000`
+/// becomes `175.50`); never rounded, since sub-cent prices exist.
+pub fn price(value: Decimal) -> Decimal {
+    let mut price = value.normalize();
+    if price.scale() < MONEY_DP {
+        price.rescale(MONEY_DP);
+    }
+    price
 }
 
 /// Rounds a money value for the wire (see the module doc).

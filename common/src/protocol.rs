@@ -300,7 +300,8 @@ pub const SNAPSHOT_TRADES: usize = 50;
 /// the effects of events `1..=seq` of `epoch`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
-    /// The history this state belongs to; `None` before the first event.
+    /// The history this state belongs to. Both backends name one at the
+    /// user's first snapshot or event, so it is `None` only from elsewhere.
     pub epoch: Option<String>,
     /// The last seq whose effect is included.
     pub seq: u64,

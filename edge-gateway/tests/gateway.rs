@@ -464,3 +464,28 @@ async fn urgent_events_flush_in_order_and_slow_drift_waits_for_the_threshold() {
     }
     gateway.stop().await;
 }
+
+/// A user with no history yet gets an epoch in its first snapshot and
+/// `subscribed`, so it can resume from the start; its first event keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_with_no_history_gets_an_epoch_to_resume_with() {
+    let server = RedisServer::start();
+    let log = redis_log(&server).await;
+    let gateway = Gateway::start(log.clone(), &[]).await;
+    let mut socket = connect(&gateway, "rosa").await;
+    let replies = subscribe(&mut socket, &["positions", "orders", "account", "trades"]).await;
+    let (snapshot, subscribed) = (&replies[0], replies.last().expect("subscribed"));
+    assert_eq!((snapshot["type"].as_str(), snapshot["seq"].as_u64()), (Some("snapshot"), Some(0)), "{snapshot}");
+    let epoch = snapshot["epoch"].as_str().expect("an epoch in the first snapshot").to_owned();
+    assert_eq!(subscribed["epoch"].as_str(), Some(epoch.as_str()), "{subscribed}");
+    socket.close(None).await.expect("close");
+
+    let seq = publish(&log, conformance::account(&user("rosa"), 1), "rosa-a").await;
+    let mut socket = connect(&gateway, "rosa").await;
+    send(&mut socket, serde_json::json!({"type": "subscribe", "channels": ["account"], "since": 0, "epoch": epoch}))
+        .await;
+    let replies = until_type(&mut socket, "subscribed").await;
+    assert_eq!(replies[0]["type"], "batch", "a resume from seq 0, not a snapshot: {replies:?}");
+    assert_eq!(replies[0]["seq"].as_u64(), Some(seq));
+    gateway.stop().await;
+}

@@ -218,15 +218,17 @@ impl EventLog for MemoryLog {
     }
 
     async fn snapshot(&self, user: &UserId) -> Result<Snapshot, LogError> {
-        let state = self.lock();
-        Ok(state.users.get(user).map_or_else(Snapshot::default, |log| Snapshot {
+        let mut state = self.lock();
+        // A user with no history gets its epoch now, as in Redis.
+        let log = state.users.entry(user.clone()).or_insert_with(UserLog::new);
+        Ok(Snapshot {
             epoch: Some(log.epoch.clone()),
             seq: log.seq,
             positions: log.positions.values().cloned().collect(),
             orders: log.orders.values().cloned().collect(),
             account: log.account.clone(),
             trades: log.trades.iter().cloned().collect(),
-        }))
+        })
     }
 
     async fn follow(&self, user: &UserId) -> Result<(), LogError> {

@@ -456,7 +456,7 @@ impl EventLog for RedisLog {
     async fn snapshot(&self, user: &UserId) -> Result<Snapshot, LogError> {
         let keys = UserKeys::new(user);
         let key_list = vec![keys.meta, keys.positions, keys.orders, keys.account, keys.trades];
-        let reply = self.eval(&self.inner.snapshot, key_list, Vec::<String>::new()).await?;
+        let reply = self.eval(&self.inner.snapshot, key_list, vec![new_epoch()]).await?;
         let mut parts = reply.into_array().into_iter();
         let (Some(seq), Some(epoch), Some(positions), Some(orders), Some(account), Some(trades)) =
             (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::deps::Deps;
 use crate::error::Error;
-use crate::input::check_id;
+use crate::input::{check_id, check_positive};
 use crate::publish::{publish_all, Outcome};
 
 /// Longest accepted id (job, order, broker order), bytes.
@@ -92,6 +92,8 @@ pub async fn handle(completion: Completion, deps: &Deps) -> Result<Outcome, Erro
     if completion.order.qty <= Decimal::ZERO {
         return Err(Error::field("order.qty", "must be positive"));
     }
+    check_positive("order.limitPrice", completion.order.limit_price)?;
+    check_positive("order.stopPrice", completion.order.stop_price)?;
     let event = NewEvent::new(order_event(&completion), format!("job:{}", completion.job_id));
     let outcome = publish_all(&*deps.log, std::slice::from_ref(&event)).await?;
     tracing::info!(

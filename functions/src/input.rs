@@ -57,6 +57,16 @@ pub fn check_id(field: &str, value: &str, max: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// A price or quantity from outside that, when given, must be positive
+/// (limit and stop prices: a zero or negative one is a mapping bug, never an
+/// order).
+pub fn check_positive(field: &str, value: Option<rust_decimal::Decimal>) -> Result<(), Error> {
+    match value {
+        Some(value) if value <= rust_decimal::Decimal::ZERO => Err(Error::field(field, "must be positive")),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 use crate::deps::Deps;
 use crate::error::Error;
-use crate::input::check_id;
+use crate::input::{check_id, check_positive};
 use crate::publish::{publish_all, Outcome};
 
 /// Longest accepted execution or order id, bytes.
@@ -184,6 +184,8 @@ fn check(message: &TradeUpdateMessage) -> Result<Checked, Error> {
     if let Some(execution_id) = &message.execution_id {
         check_id("execution_id", execution_id, MAX_ID_LEN)?;
     }
+    check_positive("order.limit_price", message.order.limit_price)?;
+    check_positive("order.stop_price", message.order.stop_price)?;
     let is_fill = matches!(message.event.as_str(), "fill" | "partial_fill");
     let fill = if is_fill {
         if message.execution_id.is_none() {
@@ -275,8 +277,8 @@ fn position_from(
         return Ok(Position {
             symbol,
             quantity: Decimal::ZERO,
-            current_price: fill.price,
-            entry_price: previous.map_or(fill.price, |p| p.entry_price),
+            current_price: pnl::price(fill.price),
+            entry_price: pnl::price(previous.map_or(fill.price, |p| p.entry_price)),
             unrealized_pnl: pnl::round_money(Decimal::ZERO),
             unrealized_pnl_percent: pnl::round_percent(Decimal::ZERO),
             market_value: pnl::round_money(Decimal::ZERO),
@@ -310,10 +312,10 @@ pub(crate) fn account_from(broker: &BrokerAccount, now: Timestamp) -> Account {
         day_pnl.checked_div(broker.last_equity).and_then(|r| r.checked_mul(Decimal::ONE_HUNDRED)).unwrap_or_default()
     };
     Account {
-        equity: broker.equity,
-        buying_power: broker.buying_power,
-        cash: broker.cash,
-        portfolio_value: broker.equity,
+        equity: pnl::round_money(broker.equity),
+        buying_power: pnl::round_money(broker.buying_power),
+        cash: pnl::round_money(broker.cash),
+        portfolio_value: pnl::round_money(broker.equity),
         day_pnl: pnl::round_money(day_pnl),
         day_pnl_percent: pnl::round_percent(day_pnl_percent),
         timestamp: now,

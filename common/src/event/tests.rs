@@ -151,12 +151,14 @@ fn invalid_user_id_is_refused() {
 
 #[test]
 fn invalid_symbol_is_refused() {
-    for bad in ["", "AAPL{x}", "A B", "$AAPL"] {
+    for bad in ["", "AAPL{x}", "A B", "$AAPL", "..", "/", "-A", "A.", "BRK/", "./AAPL"] {
         let input = with(POSITION_UPDATE, "/data/symbol", json!(bad));
         assert!(parse(&input).is_err(), "{bad:?} was accepted");
     }
     assert!(Symbol::new("BRK.B").is_ok());
     assert!(Symbol::new("BTC/USD").is_ok());
+    assert!(Symbol::new("A").is_ok());
+    assert!(Symbol::new("A-B.C").is_ok());
 }
 
 #[test]

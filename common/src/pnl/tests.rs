@@ -282,3 +282,12 @@ proptest! {
         let _ = valuation(side, make(qty, scales.0), make(entry, scales.1), make(price, scales.2));
     }
 }
+
+#[test]
+fn prices_carry_at_least_two_decimals_and_are_never_rounded() {
+    for (given, written) in
+        [("175.5", "175.50"), ("175", "175.00"), ("175.5000", "175.50"), ("0.1234", "0.1234"), ("0", "0.00")]
+    {
+        assert_eq!(super::price(given.parse().unwrap()).to_string(), written, "{given}");
+    }
+}

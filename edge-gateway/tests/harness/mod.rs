@@ -164,9 +164,8 @@ pub async fn publish(log: &SharedLog, event: common::event::Event, id: &str) -> 
 #[derive(Debug, Default)]
 pub struct View(PortfolioState);
 
-/// The state, not the epoch: a socket that started before the user's first
-/// event learns the epoch only on its next subscribe, and that is as the
-/// protocol says.
+/// The state, not the epoch: a view built from a resume's batch alone never
+/// saw one (tests of the epoch check it directly).
 impl PartialEq for View {
     fn eq(&self, other: &View) -> bool {
         let content = |v: &View| (v.seq, v.positions.clone(), v.orders.clone(), v.account.clone(), v.trades.clone());

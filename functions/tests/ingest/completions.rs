@@ -63,6 +63,9 @@ async fn completions_need_the_ingest_signature_and_valid_fields() {
         (body.replace("\"user-c1\"", "\"user{c1}\""), "userId"),
         (body.replace("\"50\"", "\"-5\""), "order.qty"),
         (body.replace("\"TSLA\"", "\"\""), "order.symbol"),
+        (body.replace("\"TSLA\"", "\"..\""), "order.symbol"),
+        (body.replace("\"246.00\"", "\"0\""), "order.limitPrice"),
+        (body.replace("\"limitPrice\"", "\"stopPrice\"").replace("\"246.00\"", "\"-1\""), "order.stopPrice"),
         (body.replace("\"job-1\"", "\"\""), "jobId"),
     ];
     for (bad, field) in cases {

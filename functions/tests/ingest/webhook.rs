@@ -248,7 +248,16 @@ async fn unknown_accounts_and_bad_input_are_refused_with_the_field() {
 
     let mut sideways = order("filled", "10");
     sideways["side"] = json!("sideways");
+    let mut traversal = order("filled", "10");
+    traversal["symbol"] = json!("..");
+    let mut free_limit = order("filled", "10");
+    free_limit["limit_price"] = json!("0");
+    let mut negative_stop = order("filled", "10");
+    negative_stop["stop_price"] = json!("-0.01");
     let cases = [
+        (trade_update("acct-alice", "fill", Some("exec-1"), traversal), Some("order.symbol")),
+        (trade_update("acct-alice", "fill", Some("exec-1"), free_limit), Some("order.limit_price")),
+        (trade_update("acct-alice", "fill", Some("exec-1"), negative_stop), Some("order.stop_price")),
         (trade_update("acct-alice", "fill", Some("exec-1"), sideways), Some("order.side")),
         (fill("acct-alice", "exec-1").replace("\"175.50\",\"qty\"", "\"abc\",\"qty\""), Some("price")),
         (fill("acct-alice", "exec-1").replace("\"account_id\":\"acct-alice\",", ""), Some("account_id")),
@@ -263,4 +272,32 @@ async fn unknown_accounts_and_bad_input_are_refused_with_the_field() {
         assert_eq!(answer["error"]["field"].as_str(), field, "{answer}");
     }
     assert!(h.events(&alice).await.is_empty());
+}
+
+/// Money is written with two decimals and prices with at least two, however
+/// the broker spells them.
+#[tokio::test]
+async fn money_and_prices_are_written_normalised() {
+    let h = Harness::start().await;
+    let alice = user("alice");
+    h.link("acct-alice", &alice).await;
+    h.alpaca.set_position("AAPL", "10", "175.5", "176");
+    h.alpaca.set_account(test_support::alpaca::FakeAccount {
+        cash: "5000".into(),
+        equity: "10005".into(),
+        last_equity: "10000.5".into(),
+        buying_power: "20000.1".into(),
+    });
+    let body = fill("acct-alice", "exec-1");
+    let (status, answer) = h.send(PATH, &body, Some(sign(WEBHOOK_SECRET, &body))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let wire: Vec<Value> = h.events(&alice).await.iter().map(|e| serde_json::to_value(e).expect("JSON")).collect();
+    let position = wire.iter().find(|e| e["type"] == "position_update").expect("a position update");
+    assert_eq!(
+        (position["data"]["entryPrice"].as_str(), position["data"]["currentPrice"].as_str()),
+        (Some("175.50"), Some("176.00"))
+    );
+    let account = &wire.iter().find(|e| e["type"] == "account_update").expect("an account update")["data"];
+    let fields = ["equity", "cash", "buyingPower", "portfolioValue", "dayPnl"].map(|f| account[f].as_str());
+    assert_eq!(fields, [Some("10005.00"), Some("5000.00"), Some("20000.10"), Some("10005.00"), Some("4.50")]);
 }
