@@ -248,9 +248,11 @@ impl JwtConfig {
 pub struct Claims {
     /// The `sub` claim: whose portfolio this connection may see.
     pub user_id: UserId,
-    /// The `exp` claim, Unix seconds. The gateway may close a connection
-    /// when its token runs out.
+    /// The `exp` claim, Unix seconds.
     pub expires_at: i64,
+    /// `exp` plus the leeway: the last second the token is still accepted
+    /// (by REST as by the upgrade). A connection is closed after it.
+    pub valid_until: i64,
     /// The optional `admin` claim (default `false`): may call admin endpoints.
     pub admin: bool,
 }
@@ -318,7 +320,7 @@ impl JwtValidator {
         // checks, not as a JSON error before them.
         let data =
             jsonwebtoken::decode::<Map<String, Value>>(token, &self.key, &self.validation).map_err(from_jwt_error)?;
-        claims_from_map(&data.claims)
+        claims_from_map(&data.claims, self.validation.leeway)
     }
 }
 
@@ -486,7 +488,7 @@ fn from_jwt_error(err: jsonwebtoken::errors::Error) -> AuthError {
 }
 
 /// Reads our claims from a token whose signature and times were checked.
-fn claims_from_map(claims: &Map<String, Value>) -> Result<Claims, AuthError> {
+fn claims_from_map(claims: &Map<String, Value>, leeway_secs: u64) -> Result<Claims, AuthError> {
     let user_id = match claims.get("sub") {
         None | Some(Value::Null) => return Err(AuthError::MissingSubject),
         Some(Value::String(sub)) => UserId::new(sub.as_str()).map_err(|_| AuthError::InvalidSubject)?,
@@ -500,7 +502,8 @@ fn claims_from_map(claims: &Map<String, Value>) -> Result<Claims, AuthError> {
         Some(Value::Bool(admin)) => *admin,
         Some(_) => return Err(AuthError::Malformed),
     };
-    Ok(Claims { user_id, expires_at, admin })
+    let valid_until = expires_at.saturating_add(i64::try_from(leeway_secs).unwrap_or(i64::MAX));
+    Ok(Claims { user_id, expires_at, valid_until, admin })
 }
 
 /// A NumericDate: integer seconds, or a finite float (RFC 7519 allows

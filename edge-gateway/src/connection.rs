@@ -159,7 +159,7 @@ async fn serve_borrowed(socket: &mut WebSocket, conn: &mut Connection) {
 
 async fn run(socket: &mut WebSocket, conn: &mut Connection) -> Option<Close> {
     let now = Instant::now();
-    let mut timers = Timers::new(now, &conn.shared.limits, expiry_instant(conn.claims.expires_at));
+    let mut timers = Timers::new(now, &conn.shared.limits, expiry_instant(conn.claims.valid_until));
     let mut timer = pin!(tokio::time::sleep_until(timers.next()));
     let mut last_heard = now;
     let mut session = Session {
@@ -391,11 +391,14 @@ async fn send_json(socket: &mut WebSocket, message: &ServerMessage) -> Result<()
     }
 }
 
-/// The instant the token expires, on tokio's clock.
-fn expiry_instant(expires_at: i64) -> Instant {
-    let now = chrono::Utc::now().timestamp();
-    let left = u64::try_from(expires_at.saturating_sub(now)).unwrap_or(0);
-    Instant::now() + Duration::from_secs(left)
+/// The instant the token stops being accepted, on tokio's clock: the start
+/// of the second after `valid_until` (`exp` plus the leeway), when REST
+/// refuses it too.
+fn expiry_instant(valid_until: i64) -> Instant {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let refused_ms = valid_until.saturating_add(1).saturating_mul(1_000);
+    let left = u64::try_from(refused_ms.saturating_sub(now_ms)).unwrap_or(0);
+    Instant::now() + Duration::from_millis(left)
 }
 
 #[cfg(test)]

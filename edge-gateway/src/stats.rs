@@ -38,12 +38,35 @@ pub(crate) fn prometheus() -> &'static PrometheusHandle {
                 let handle = recorder.handle();
                 // Fails only if another recorder was installed first; the
                 // handle then renders an empty page rather than crashing.
-                let _ = metrics::set_global_recorder(recorder);
+                if metrics::set_global_recorder(recorder).is_ok() {
+                    zero_series();
+                }
                 handle
             }
             Err(_) => PrometheusBuilder::new().build_recorder().handle(),
         }
     })
+}
+
+/// Every labelled counter's series, at zero: an alert on one (repairs,
+/// drops, auth failures) sees 0 from the start, not "no data" until the
+/// first increment.
+fn zero_series() {
+    for kind in ["gap", "resync", "snapshot", "lagged"] {
+        metrics::counter!(names::REPAIRS, "kind" => kind).increment(0);
+    }
+    metrics::counter!(names::WS_EVENTS_DROPPED, "reason" => "slow_consumer").increment(0);
+    for reason in ["origin", "token"] {
+        metrics::counter!(names::WS_AUTH_FAILURES, "reason" => reason).increment(0);
+    }
+    for outcome in ["caught_up", "snapshot"] {
+        metrics::counter!(names::WS_RECONNECTS, "outcome" => outcome).increment(0);
+    }
+    let closes = [None].into_iter().chain(Close::ALL.iter().copied().map(Some));
+    for close in closes {
+        metrics::counter!(names::WS_DISCONNECTS, "reason" => close_label(close)).increment(0);
+    }
+    metrics::gauge!(names::WS_ACTIVE_CONNECTIONS).set(0.0);
 }
 
 /// This instance's totals for the admin endpoint.

@@ -81,22 +81,45 @@ async fn refused_connections_close_1008_with_a_reason() {
     gateway.stop().await;
 }
 
+/// Reads until the socket closes: the close code and when it came.
+async fn closed(socket: &mut Socket) -> (Option<u16>, std::time::Instant) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Err(code) = next(socket).await {
+                return (code, std::time::Instant::now());
+            }
+        }
+    })
+    .await
+    .expect("closed in time")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_expiry_while_connected_closes_the_socket() {
     let log: SharedLog = Arc::new(event_log::memory::MemoryLog::new(LogSettings::default()));
     let gateway = Gateway::start(log, &[("JWT_LEEWAY_SECS", "0")]).await;
     let mut socket = connect_with(&gateway, &[("authorization", format!("Bearer {}", token("alice", 2)))]).await;
     subscribe(&mut socket, &["orders"]).await;
-    let closed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Err(code) = next(&mut socket).await {
-                return code;
-            }
-        }
-    })
-    .await
-    .expect("closed in time");
-    assert_eq!(closed, Some(1008));
+    assert_eq!(closed(&mut socket).await.0, Some(1008));
+    gateway.stop().await;
+}
+
+/// The socket honours `JWT_LEEWAY_SECS` like REST: a token past `exp` but
+/// within the leeway keeps its socket open, and is closed once beyond it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_expiry_on_the_socket_allows_the_leeway() {
+    let log: SharedLog = Arc::new(event_log::memory::MemoryLog::new(LogSettings::default()));
+    let gateway = Gateway::start(log, &[("JWT_LEEWAY_SECS", "2")]).await;
+    let exp = chrono::Utc::now().timestamp() + 1;
+    let token = sign_hs256(SECRET.as_bytes(), &TokenClaims::new("alice", exp)).expect("sign");
+    let mut socket = connect_with(&gateway, &[("authorization", format!("Bearer {token}"))]).await;
+    subscribe(&mut socket, &["orders"]).await;
+    let (code, at) = closed(&mut socket).await;
+    let closed_ms = chrono::Utc::now().timestamp_millis() - at.elapsed().as_millis() as i64;
+    assert_eq!(code, Some(1008));
+    assert!(closed_ms >= (exp + 3) * 1_000, "closed at {closed_ms} ms, within exp {exp} s + leeway 2 s");
+    // REST agreed until then, and refuses now.
+    assert_eq!(gateway.get("/api/portfolio", Some(&token)).await.0, StatusCode::UNAUTHORIZED);
     gateway.stop().await;
 }
 
@@ -323,6 +346,14 @@ async fn metrics_parse_and_move_with_traffic() {
     let before = gateway.get("/metrics", None).await.1;
     let delivered_before = sample(&before, names::WS_EVENTS_DELIVERED, Some(("type", "order_update")));
     let failures_before = sample(&before, names::WS_AUTH_FAILURES, None);
+    // Labelled counters exist from the start (alerts see 0, not "no data").
+    for series in [
+        format!("{}{{kind=\"gap\"}}", names::REPAIRS),
+        format!("{}{{reason=\"slow_consumer\"}}", names::WS_EVENTS_DROPPED),
+        format!("{}{{reason=\"token\"}}", names::WS_AUTH_FAILURES),
+    ] {
+        assert!(before.contains(&series), "{series} missing before any traffic:\n{before}");
+    }
 
     let mut socket = connect(&gateway, "olga").await;
     subscribe(&mut socket, &["orders"]).await;

@@ -65,7 +65,8 @@ fn hs256_token_is_accepted() {
     let exp = hour_from_now();
     let token = sign_hs256(SECRET, &TokenClaims::new("alice", exp)).unwrap();
     let claims = hs256().validate(&token).unwrap();
-    assert_eq!(claims, Claims { user_id: UserId::new("alice").unwrap(), expires_at: exp, admin: false });
+    let valid_until = exp + DEFAULT_LEEWAY_SECS as i64;
+    assert_eq!(claims, Claims { user_id: UserId::new("alice").unwrap(), expires_at: exp, valid_until, admin: false });
 }
 
 #[test]
