@@ -77,9 +77,6 @@ const PUBLISH_ARGV: usize = 11;
 /// allocating.
 #[derive(Debug)]
 struct PublishArgs {
-    /// `EVALSHA` as a custom command, routed by its first key (argument 2)
-    /// in a cluster: the same command alone and in pipelines.
-    evalsha: CustomCommand,
     sha: Value,
     maxlen: Value,
     ttl: Value,
@@ -89,7 +86,6 @@ struct PublishArgs {
 impl PublishArgs {
     fn new(script: &Script, settings: &LogSettings) -> Self {
         Self {
-            evalsha: CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false),
             sha: script.sha1().clone().into(),
             maxlen: settings.stream_maxlen.to_string().into(),
             ttl: settings.dedupe_ttl.as_secs().max(1).to_string().into(),
@@ -131,6 +127,17 @@ impl PublishArgs {
         ]);
         Ok(call)
     }
+}
+
+/// `EVALSHA` as a custom command for the argument list `call` (`sha`,
+/// `numkeys`, `KEYS…`, `ARGV…`), routed in a cluster to the slot of its first
+/// key. fred hashes a custom command by its first string argument (the SHA)
+/// unless it is given the slot itself (`ClusterHash::Custom`); every key of
+/// one call shares a hash tag, so the first key's slot is the call's.
+fn evalsha(call: &[Value]) -> CustomCommand {
+    let slot = call.get(2).and_then(Value::as_bytes).map(fred::util::redis_keyslot);
+    let cluster_hash = slot.map_or(ClusterHash::FirstKey, ClusterHash::Custom);
+    CustomCommand::new_static("EVALSHA", cluster_hash, false)
 }
 
 /// Events sent in one pipeline by `publish_many`; bounds the memory of one
@@ -260,10 +267,10 @@ impl RedisLog {
     /// One event, one `EVALSHA`, on the shared connection: concurrent
     /// publishes leave in one write when they queue up behind each other.
     async fn publish_one(&self, new: &NewEvent) -> Result<Published, LogError> {
-        let evalsha = &self.inner.publish_args.evalsha;
         let client = self.inner.client.with_options(&self.inner.options);
         let reply = loading_once(&self.inner.client, &self.inner.publish, || {
-            Ok(client.custom::<Value, _>(evalsha.clone(), self.publish_call(new)?))
+            let call = self.publish_call(new)?;
+            Ok(client.custom::<Value, _>(evalsha(&call), call))
         })
         .await?;
         parse_published(reply)
@@ -275,11 +282,13 @@ impl RedisLog {
             .get_or_try_init(|| async {
                 let client = build_client(&self.inner.url, self.inner.command_timeout, PUBSUB_BUFFER)?;
                 let channels = Arc::new(Mutex::new(HashMap::new()));
+                let (initial, started) = tokio::sync::oneshot::channel();
                 let tasks = vec![
                     spawn_forwarder(&client, self.inner.notices.clone()),
-                    spawn_resubscriber(&client, channels.clone(), self.inner.notices.clone()),
+                    spawn_resubscriber(&client, channels.clone(), self.inner.notices.clone(), started),
                 ];
                 client.init().await.map_err(unavailable)?;
+                let _ = initial.send(client.active_connections());
                 Ok(PubSub { client, channels, order: tokio::sync::Mutex::new(()), tasks })
             })
             .await
@@ -339,24 +348,25 @@ fn spawn_forwarder(client: &fred::clients::Client, notices: broadcast::Sender<No
 }
 
 /// After every reconnect: subscribe to every followed channel again, then
-/// tell followers to repair what they missed while disconnected.
+/// tell followers to repair what they missed while disconnected. The first
+/// connection to each server the client made at start (one per node in a
+/// cluster) is no reconnect; `initial` names them once `init` returned.
 fn spawn_resubscriber(
     client: &fred::clients::Client,
     channels: Arc<Mutex<HashMap<String, usize>>>,
     notices: broadcast::Sender<Notice>,
+    initial: tokio::sync::oneshot::Receiver<Vec<fred::types::config::Server>>,
 ) -> JoinHandle<()> {
     let mut reconnects = client.reconnect_rx();
     let client = client.clone();
     tokio::spawn(async move {
-        let mut first = true;
+        let mut initial: std::collections::HashSet<_> = initial.await.unwrap_or_default().into_iter().collect();
         loop {
             match reconnects.recv().await {
+                // The start's own connection to this server.
+                Ok(server) if initial.remove(&server) => continue,
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return,
-            }
-            if std::mem::take(&mut first) {
-                // The initial connection: nothing was followed before it.
-                continue;
             }
             let wanted: Vec<String> = lock(&channels).keys().cloned().collect();
             tracing::info!(channels = wanted.len(), "Pub/sub reconnected; subscribing again.");
@@ -612,7 +622,6 @@ impl RedisLog {
         calls: Vec<Result<Vec<Value>, LogError>>,
     ) -> Vec<Result<Value, LogError>> {
         let pipeline: Pipeline<fred::clients::Client> = self.inner.client.pipeline();
-        let evalsha = &self.inner.publish_args.evalsha;
         let count = calls.len();
         let all_failed = |error: FredError| {
             let error = unavailable(error);
@@ -623,7 +632,7 @@ impl RedisLog {
         for call in calls {
             match call {
                 Ok(call) => {
-                    if let Err(error) = pipeline.custom::<(), _>(evalsha.clone(), call).await {
+                    if let Err(error) = pipeline.custom::<(), _>(evalsha(&call), call).await {
                         return all_failed(error);
                     }
                     queued.push(Ok(()));

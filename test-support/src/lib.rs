@@ -9,7 +9,8 @@
 //! - [`process`]: a binary run with a test's own environment, and a
 //!   process' resident memory, from `/proc`.
 //! - [`redis`]: a real `redis-server` on a free loopback port, started,
-//!   stopped and restarted by the test; never the default port, never a mock.
+//!   stopped and restarted by the test, and a real Redis Cluster of them;
+//!   never the default port, never a mock.
 //! - [`wait`]: waiting on a condition with a deadline instead of sleeping.
 
 pub mod alpaca;

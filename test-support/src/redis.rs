@@ -22,6 +22,8 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// Arguments beyond the harness' own (cluster mode).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -30,10 +32,16 @@ impl RedisServer {
     /// # Panics
     /// When `redis-server` is missing (with an install hint) or does not come up.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`RedisServer::start`] with more `redis-server` arguments.
+    pub fn start_with(extra: &[&str]) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("ps-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create the Redis data directory");
-        let mut server = Self { port, dir, child: None };
+        let extra = extra.iter().map(|a| (*a).to_owned()).collect();
+        let mut server = Self { port, dir, child: None, extra };
         server.spawn();
         server
     }
@@ -94,6 +102,7 @@ impl RedisServer {
             .arg("--dir")
             .arg(&self.dir)
             .args(["--daemonize", "no", "--loglevel", "warning"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn();
@@ -135,4 +144,73 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> Option<()> {
         std::thread::sleep(Duration::from_millis(10));
     }
     None
+}
+
+/// A real Redis Cluster for tests: `masters` × (1 + `replicas`) servers in
+/// cluster mode on free loopback ports, joined with `redis-cli --cluster
+/// create`, and ready (`cluster_state:ok` on every node) before it is
+/// returned. Killed when dropped.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts and joins the cluster.
+    ///
+    /// # Panics
+    /// When `redis-server` or `redis-cli` is missing, or the cluster does
+    /// not form.
+    pub fn start(masters: usize, replicas: usize) -> Self {
+        assert!(masters >= 3, "Redis Cluster needs at least 3 masters");
+        let args =
+            ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"];
+        let nodes: Vec<RedisServer> = (0..masters * (1 + replicas)).map(|_| RedisServer::start_with(&args)).collect();
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &nodes {
+            create.arg(format!("127.0.0.1:{}", node.port()));
+        }
+        create.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
+        let output = match create.stdin(Stdio::null()).output() {
+            Ok(output) => output,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                panic!("redis-cli was not found on PATH. {INSTALL_HINT}")
+            }
+            Err(e) => panic!("could not run redis-cli: {e}"),
+        };
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let cluster = Self { nodes };
+        let deadline = Instant::now() + START_TIMEOUT * 3;
+        while !cluster.is_ready() {
+            assert!(Instant::now() < deadline, "the cluster did not reach cluster_state:ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    fn is_ready(&self) -> bool {
+        self.nodes
+            .iter()
+            .all(|node| node.command(&["CLUSTER", "INFO"]).is_ok_and(|info| info.contains("cluster_state:ok")))
+    }
+
+    /// `redis-cluster://127.0.0.1:<first>?node=127.0.0.1:<second>&…`, the
+    /// form `REDIS_URL` takes for a cluster.
+    pub fn url(&self) -> String {
+        let mut nodes = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port()));
+        let first = nodes.next().unwrap_or_default();
+        let rest: Vec<String> = nodes.map(|n| format!("node={n}")).collect();
+        format!("redis-cluster://{first}?{}", rest.join("&"))
+    }
+
+    /// The servers, in creation order (`redis-cli` makes the first
+    /// `masters` of them the masters).
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
 }
