@@ -3,49 +3,14 @@
 //! keys, and each symbol's mark, in one slot; scripts run on every master;
 //! notices come from the node that owns the channel's slot.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use async_trait::async_trait;
 use common::event::UserId;
 use event_log::conformance::Fixture;
-use event_log::index::IngestIndex;
-use event_log::keys::UserKeys;
-use event_log::redis::RedisLog;
-use event_log::{EventLog, LogSettings};
-use fred::prelude::KeysInterface;
+use event_log::LogSettings;
 use test_support::redis::RedisCluster;
 
-const TIMEOUT: Duration = Duration::from_secs(2);
+mod on_redis;
 
-struct Cluster {
-    _cluster: RedisCluster,
-    log: RedisLog,
-}
-
-#[async_trait]
-impl Fixture for Cluster {
-    async fn new(settings: LogSettings) -> Self {
-        let cluster = RedisCluster::start(3, 0);
-        let log = RedisLog::connect(&cluster.url(), settings, TIMEOUT).await.expect("connect to the cluster");
-        Cluster { _cluster: cluster, log }
-    }
-
-    fn log(&self) -> Arc<dyn EventLog> {
-        Arc::new(self.log.clone())
-    }
-
-    fn index(&self) -> Arc<dyn IngestIndex> {
-        Arc::new(self.log.clone())
-    }
-
-    async fn lose_history(&self, user: &UserId) {
-        let keys = UserKeys::new(user);
-        // One hash tag, one slot: the cluster client routes the DEL.
-        let all = vec![keys.meta, keys.events, keys.positions, keys.orders, keys.account, keys.trades];
-        let _: i64 = self.log.client().del(all).await.expect("DEL");
-    }
-}
+type Cluster = on_redis::OnRedis<RedisCluster>;
 
 event_log::conformance_suite!(Cluster);
 
@@ -100,5 +65,5 @@ async fn script_calls_reach_the_owner_of_their_slot_first() {
     }
     let symbols: Vec<Symbol> = marks.iter().map(|m| m.symbol.clone()).collect();
     assert!(log.marks(&symbols).await.expect("marks").iter().all(Option::is_some));
-    assert_eq!(moved_answers(&fixture._cluster), 0, "every call went to its slot's owner first");
+    assert_eq!(moved_answers(&fixture.server), 0, "every call went to its slot's owner first");
 }

@@ -2,49 +2,17 @@
 //! failures only a real server has: restarts, a flushed script cache, and a
 //! killed pub/sub connection.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use common::event::UserId;
 use event_log::conformance::{self, Fixture};
-use event_log::index::IngestIndex;
-use event_log::keys::UserKeys;
-use event_log::redis::RedisLog;
 use event_log::{EventLog, LogError, LogSettings, NewEvent, Notice, Published, ReadAfter};
 use test_support::redis::RedisServer;
 use test_support::wait;
 
-const TIMEOUT: Duration = Duration::from_secs(2);
+mod on_redis;
 
-struct Redis {
-    server: RedisServer,
-    log: RedisLog,
-}
-
-#[async_trait]
-impl Fixture for Redis {
-    async fn new(settings: LogSettings) -> Self {
-        let server = RedisServer::start();
-        let log = RedisLog::connect(&server.url(), settings, TIMEOUT).await.expect("connect");
-        Redis { server, log }
-    }
-
-    fn log(&self) -> Arc<dyn EventLog> {
-        Arc::new(self.log.clone())
-    }
-
-    fn index(&self) -> Arc<dyn IngestIndex> {
-        Arc::new(self.log.clone())
-    }
-
-    async fn lose_history(&self, user: &UserId) {
-        let keys = UserKeys::new(user);
-        for key in [keys.meta, keys.events, keys.positions, keys.orders, keys.account, keys.trades] {
-            self.server.command(&["DEL", &key]).expect("DEL");
-        }
-    }
-}
+type Redis = on_redis::OnRedis<RedisServer>;
 
 event_log::conformance_suite!(Redis);
 
