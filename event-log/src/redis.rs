@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use fred::clients::Pipeline;
 use fred::prelude::{
-    Builder, ClientLike, Config, Error as FredError, ErrorKind, EventInterface, HashesInterface, LuaInterface, Options,
-    PubsubInterface, ReconnectPolicy, Value,
+    Builder, ClientLike, ClusterInterface, Config, Error as FredError, ErrorKind, EventInterface, HashesInterface,
+    LuaInterface, Options, PubsubInterface, ReconnectPolicy, Value,
 };
 use fred::types::scripts::Script;
 use fred::types::{ClusterHash, CustomCommand, MultipleKeys, MultipleValues};
@@ -347,10 +347,15 @@ fn spawn_forwarder(client: &fred::clients::Client, notices: broadcast::Sender<No
     })
 }
 
-/// After every reconnect: subscribe to every followed channel again, then
-/// tell followers to repair what they missed while disconnected. The first
-/// connection to each server the client made at start (one per node in a
-/// cluster) is no reconnect; `initial` names them once `init` returned.
+/// After every reconnect, and in a cluster after every change of which
+/// master owns which slots: subscribe to every followed channel again (fred
+/// routes each to its slot's owner), then tell followers to repair what they
+/// missed. A master that loses a slot drops its shard-channel subscriptions
+/// (Redis pushes `sunsubscribe`, which fred does not surface), so without
+/// this the followers of users and symbols whose slots moved would go deaf.
+/// The first connection to each server the client made at start (one per
+/// node in a cluster) is no reconnect; `initial` names them once `init`
+/// returned.
 fn spawn_resubscriber(
     client: &fred::clients::Client,
     channels: Arc<Mutex<HashMap<String, usize>>>,
@@ -361,24 +366,54 @@ fn spawn_resubscriber(
     let client = client.clone();
     tokio::spawn(async move {
         let mut initial: std::collections::HashSet<_> = initial.await.unwrap_or_default().into_iter().collect();
+        let mut layout = slot_layout(&client);
+        let mut check = tokio::time::interval(TOPOLOGY_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            match reconnects.recv().await {
-                // The start's own connection to this server.
-                Ok(server) if initial.remove(&server) => continue,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return,
+            tokio::select! {
+                reconnect = reconnects.recv() => match reconnect {
+                    // The start's own connection to this server.
+                    Ok(server) if initial.remove(&server) => continue,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        tracing::info!("Pub/sub reconnected; subscribing again.");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = check.tick(), if client.is_clustered() => {
+                    if let Err(error) = client.sync_cluster().await {
+                        tracing::debug!(%error, "Cluster topology check failed.");
+                        continue;
+                    }
+                    let now = slot_layout(&client);
+                    if now == layout {
+                        continue;
+                    }
+                    layout = now;
+                    tracing::info!("Cluster slots moved; subscribing again.");
+                }
             }
             let wanted: Vec<String> = lock(&channels).keys().cloned().collect();
-            tracing::info!(channels = wanted.len(), "Pub/sub reconnected; subscribing again.");
             for chunk in wanted.chunks(RESUBSCRIBE_CONCURRENCY) {
                 let results = futures::future::join_all(chunk.iter().map(|c| client.ssubscribe(c.clone()))).await;
                 if let Some(Err(error)) = results.into_iter().find(Result::is_err) {
-                    tracing::warn!(%error, "Re-subscribing failed; waiting for the next reconnect.");
+                    tracing::warn!(%error, channels = wanted.len(), "Re-subscribing failed; waiting for the next change.");
                 }
             }
             let _ = notices.send(Notice::Resync);
         }
     })
+}
+
+/// How often a cluster client asks which master owns which slots.
+const TOPOLOGY_CHECK: Duration = Duration::from_secs(1);
+
+/// Which master owns which slots, as the client last learned it (empty
+/// outside a cluster).
+fn slot_layout(client: &fred::clients::Client) -> Vec<(u16, u16, fred::types::config::Server)> {
+    client
+        .cached_cluster_state()
+        .map(|state| state.slots().iter().map(|range| (range.start, range.end, range.primary.clone())).collect())
+        .unwrap_or_default()
 }
 
 fn corrupt(what: &str) -> LogError {

@@ -3,6 +3,8 @@
 //! keys, and each symbol's mark, in one slot; scripts run on every master;
 //! notices come from the node that owns the channel's slot.
 
+use std::time::Duration;
+
 use common::event::UserId;
 use event_log::conformance::Fixture;
 use event_log::LogSettings;
@@ -66,4 +68,158 @@ async fn script_calls_reach_the_owner_of_their_slot_first() {
     let symbols: Vec<Symbol> = marks.iter().map(|m| m.symbol.clone()).collect();
     assert!(log.marks(&symbols).await.expect("marks").iter().all(Option::is_some));
     assert_eq!(moved_answers(&fixture.server), 0, "every call went to its slot's owner first");
+}
+
+/// Waits until three topology checks (one a second) passed without a
+/// `Resync` or any other notice: the cluster's moves are all followed.
+async fn settled(notices: &mut tokio::sync::broadcast::Receiver<event_log::Notice>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "the log kept resyncing");
+        match tokio::time::timeout(Duration::from_secs(3), notices.recv()).await {
+            Err(_) => return,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// Waits until every user's event `seq` reached a follower that does what
+/// the gateway's hubs do: take each notice, and (when `repair`) on `Resync`
+/// read what it may have missed. Panics with what is missing after `within`.
+async fn reaches_every_follower(
+    log: &event_log::redis::RedisLog,
+    notices: &mut tokio::sync::broadcast::Receiver<event_log::Notice>,
+    users: &[UserId],
+    seq: u64,
+    repair: bool,
+    within: Duration,
+) {
+    use event_log::{EventLog, Notice, ReadAfter};
+
+    let mut heard = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while heard.len() < users.len() {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let missing: Vec<&UserId> = users.iter().filter(|u| !heard.contains(*u)).collect();
+        match tokio::time::timeout(left, notices.recv()).await {
+            Ok(Ok(Notice::Event { user, event, .. })) if event.seq >= seq => {
+                heard.insert(user);
+            }
+            Ok(Ok(Notice::Resync) | Err(_)) if repair => {
+                for user in missing {
+                    if let Ok(ReadAfter::Events { head, .. }) = log.read_after(user, None, 0, 1).await {
+                        if head >= seq {
+                            heard.insert(user.clone());
+                        }
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(_) => panic!(
+                "after {within:?}, {} of {} users never reached the follower: {missing:?}",
+                missing.len(),
+                users.len()
+            ),
+        }
+    }
+}
+
+/// A graceful failover of every shard (`CLUSTER FAILOVER` on each replica)
+/// while a user is followed: the follower hears the user's next event,
+/// after a resync, instead of going deaf when the old masters drop its
+/// shard-channel subscriptions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_keep_hearing_after_a_failover() {
+    use event_log::conformance::{account, user};
+    use event_log::{EventLog, NewEvent};
+
+    let cluster = RedisCluster::start(3, 1);
+    let log = event_log::redis::RedisLog::connect(&cluster.url(), LogSettings::default(), on_redis::TIMEOUT)
+        .await
+        .expect("connect");
+    let users: Vec<UserId> = (0..6).map(|i| user(&format!("failover-{i}"))).collect();
+    let mut notices = log.notices();
+    for u in &users {
+        log.follow(u).await.expect("follow");
+    }
+    for node in cluster.nodes() {
+        let role = node.command(&["INFO", "replication"]).unwrap_or_default();
+        if role.contains("role:slave") {
+            node.command(&["CLUSTER", "FAILOVER"]).expect("CLUSTER FAILOVER");
+        }
+    }
+    test_support::wait::until("every old replica is a master", Duration::from_secs(20), || {
+        let masters = cluster
+            .nodes()
+            .iter()
+            .filter(|n| n.command(&["INFO", "replication"]).is_ok_and(|i| i.contains("role:master")))
+            .count();
+        std::future::ready((masters == 3).then_some(()))
+    })
+    .await;
+    // Every user's next event reaches the follower (publishes retry while
+    // the cluster settles, as a sender would).
+    for (i, u) in users.iter().enumerate() {
+        test_support::wait::until("publish after the failover", Duration::from_secs(15), || {
+            let log = log.clone();
+            let event = NewEvent::new(account(u, i as i64), format!("after-{i}"));
+            async move { log.publish(&event).await.ok() }
+        })
+        .await;
+    }
+    reaches_every_follower(&log, &mut notices, &users, 1, true, Duration::from_secs(30)).await;
+    // Settled: the next events arrive as notices, with no repair.
+    settled(&mut notices).await;
+    for (i, u) in users.iter().enumerate() {
+        log.publish(&NewEvent::new(account(u, i as i64), format!("settled-{i}"))).await.expect("publish");
+    }
+    reaches_every_follower(&log, &mut notices, &users, 2, false, Duration::from_secs(10)).await;
+}
+
+/// Slots moving to another master while users are followed (`redis-cli
+/// --cluster reshard`): the log resubscribes and tells followers to resync,
+/// so every user's next event reaches a follower that repairs on resync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_keep_hearing_after_a_reshard() {
+    use event_log::conformance::{account, user};
+    use event_log::{EventLog, NewEvent};
+
+    let cluster = RedisCluster::start(3, 0);
+    let log = event_log::redis::RedisLog::connect(&cluster.url(), LogSettings::default(), on_redis::TIMEOUT)
+        .await
+        .expect("connect");
+    let users: Vec<UserId> = (0..30).map(|i| user(&format!("reshard-{i}"))).collect();
+    let mut notices = log.notices();
+    for (i, u) in users.iter().enumerate() {
+        log.follow(u).await.expect("follow");
+        log.publish(&NewEvent::new(account(u, i as i64), format!("before-{i}"))).await.expect("publish");
+    }
+    let id_of = |port: u16| {
+        let node = cluster.nodes().iter().find(|n| n.port() == port).expect("node");
+        node.command(&["CLUSTER", "MYID"]).expect("CLUSTER MYID")
+    };
+    let (from, to) = (cluster.nodes()[0].port(), cluster.nodes()[1].port());
+    let output = std::process::Command::new("redis-cli")
+        .args(["--cluster", "reshard", &format!("127.0.0.1:{from}")])
+        .args(["--cluster-from", &id_of(from), "--cluster-to", &id_of(to)])
+        .args(["--cluster-slots", "5461", "--cluster-yes"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("redis-cli --cluster reshard");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    for (i, u) in users.iter().enumerate() {
+        test_support::wait::until("publish after the reshard", Duration::from_secs(15), || {
+            let log = log.clone();
+            let event = NewEvent::new(account(u, i as i64), format!("after-{i}"));
+            async move { log.publish(&event).await.ok() }
+        })
+        .await;
+    }
+    reaches_every_follower(&log, &mut notices, &users, 2, true, Duration::from_secs(30)).await;
+    // Settled: the next events arrive as notices, with no repair.
+    settled(&mut notices).await;
+    for (i, u) in users.iter().enumerate() {
+        log.publish(&NewEvent::new(account(u, i as i64), format!("settled-{i}"))).await.expect("publish");
+    }
+    reaches_every_follower(&log, &mut notices, &users, 3, false, Duration::from_secs(10)).await;
 }
