@@ -124,14 +124,43 @@ async fn reaches_every_follower(
     }
 }
 
+/// After the cluster changed: every user's next event (seq `next`) reaches a
+/// follower that repairs on resync (publishes retry while the cluster
+/// settles, as a sender would); once settled, the one after it arrives as a
+/// notice, with no repair.
+async fn still_heard(
+    log: &event_log::redis::RedisLog,
+    notices: &mut tokio::sync::broadcast::Receiver<event_log::Notice>,
+    users: &[UserId],
+    next: u64,
+) {
+    use event_log::conformance::account;
+    use event_log::{EventLog, NewEvent};
+
+    for (i, u) in users.iter().enumerate() {
+        test_support::wait::until("publish after the change", Duration::from_secs(15), || {
+            let log = log.clone();
+            let event = NewEvent::new(account(u, i as i64), format!("after-{i}"));
+            async move { log.publish(&event).await.ok() }
+        })
+        .await;
+    }
+    reaches_every_follower(log, notices, users, next, true, Duration::from_secs(30)).await;
+    settled(notices).await;
+    for (i, u) in users.iter().enumerate() {
+        log.publish(&NewEvent::new(account(u, i as i64), format!("settled-{i}"))).await.expect("publish");
+    }
+    reaches_every_follower(log, notices, users, next + 1, false, Duration::from_secs(10)).await;
+}
+
 /// A graceful failover of every shard (`CLUSTER FAILOVER` on each replica)
 /// while a user is followed: the follower hears the user's next event,
 /// after a resync, instead of going deaf when the old masters drop its
 /// shard-channel subscriptions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn followers_keep_hearing_after_a_failover() {
-    use event_log::conformance::{account, user};
-    use event_log::{EventLog, NewEvent};
+    use event_log::conformance::user;
+    use event_log::EventLog;
 
     let cluster = RedisCluster::start(3, 1);
     let log = event_log::redis::RedisLog::connect(&cluster.url(), LogSettings::default(), on_redis::TIMEOUT)
@@ -157,23 +186,7 @@ async fn followers_keep_hearing_after_a_failover() {
         std::future::ready((masters == 3).then_some(()))
     })
     .await;
-    // Every user's next event reaches the follower (publishes retry while
-    // the cluster settles, as a sender would).
-    for (i, u) in users.iter().enumerate() {
-        test_support::wait::until("publish after the failover", Duration::from_secs(15), || {
-            let log = log.clone();
-            let event = NewEvent::new(account(u, i as i64), format!("after-{i}"));
-            async move { log.publish(&event).await.ok() }
-        })
-        .await;
-    }
-    reaches_every_follower(&log, &mut notices, &users, 1, true, Duration::from_secs(30)).await;
-    // Settled: the next events arrive as notices, with no repair.
-    settled(&mut notices).await;
-    for (i, u) in users.iter().enumerate() {
-        log.publish(&NewEvent::new(account(u, i as i64), format!("settled-{i}"))).await.expect("publish");
-    }
-    reaches_every_follower(&log, &mut notices, &users, 2, false, Duration::from_secs(10)).await;
+    still_heard(&log, &mut notices, &users, 1).await;
 }
 
 /// Slots moving to another master while users are followed (`redis-cli
@@ -207,19 +220,5 @@ async fn followers_keep_hearing_after_a_reshard() {
         .output()
         .expect("redis-cli --cluster reshard");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
-    for (i, u) in users.iter().enumerate() {
-        test_support::wait::until("publish after the reshard", Duration::from_secs(15), || {
-            let log = log.clone();
-            let event = NewEvent::new(account(u, i as i64), format!("after-{i}"));
-            async move { log.publish(&event).await.ok() }
-        })
-        .await;
-    }
-    reaches_every_follower(&log, &mut notices, &users, 2, true, Duration::from_secs(30)).await;
-    // Settled: the next events arrive as notices, with no repair.
-    settled(&mut notices).await;
-    for (i, u) in users.iter().enumerate() {
-        log.publish(&NewEvent::new(account(u, i as i64), format!("settled-{i}"))).await.expect("publish");
-    }
-    reaches_every_follower(&log, &mut notices, &users, 3, false, Duration::from_secs(10)).await;
+    still_heard(&log, &mut notices, &users, 2).await;
 }
