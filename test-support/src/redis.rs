@@ -68,6 +68,15 @@ impl RedisServer {
         }
     }
 
+    /// Kills the server at once (SIGKILL): no shutdown, no final write, as a
+    /// crash. [`Self::restart`] brings it back.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Starts the server again on the same port and data directory.
     pub fn restart(&mut self) {
         self.stop();
@@ -212,5 +221,28 @@ impl RedisCluster {
     /// `masters` of them the masters).
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
+    }
+
+    /// The servers, to stop, kill or restart one.
+    pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
+        &mut self.nodes
+    }
+
+    /// The port of the master that owns `key`'s slot, as the cluster says
+    /// (`CLUSTER KEYSLOT`, `CLUSTER NODES` on the first live node).
+    pub fn owner_of(&self, key: &str) -> Option<u16> {
+        let node = self.nodes.iter().find(|n| n.command(&["PING"]).is_ok_and(|r| r == "+PONG"))?;
+        let slot: u16 = node.command(&["CLUSTER", "KEYSLOT", key]).ok()?.trim_start_matches(':').parse().ok()?;
+        let nodes = node.command(&["CLUSTER", "NODES"]).ok()?;
+        nodes.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port = fields.get(1)?.split('@').next()?.rsplit(':').next()?.parse().ok()?;
+            let is_master = fields.get(2)?.contains("master");
+            let owns = fields.iter().skip(8).any(|range| {
+                let (start, end) = range.split_once('-').unwrap_or((range, range));
+                matches!((start.parse::<u16>(), end.parse::<u16>()), (Ok(a), Ok(b)) if a <= slot && slot <= b)
+            });
+            (is_master && owns).then_some(port)
+        })
     }
 }
