@@ -22,7 +22,7 @@ use event_log::{LogError, ReadAfter, SharedLog, StoredEvent};
 use tokio::time::{Instant, Sleep};
 
 use crate::holders::Holders;
-use crate::marks::value_at_marks;
+use crate::marks::{value_at_marks, value_snapshot};
 use crate::queue::{self, TrySendError};
 use crate::stats::Stats;
 use crate::throttle::{self, Output, Throttle, ThrottleConfig};
@@ -455,18 +455,21 @@ impl Hub {
             return;
         }
         let valuation = self.valuation.get_or_insert_with(Box::default);
-        if snapshot.seq >= valuation.seq {
+        let valued = if snapshot.seq >= valuation.seq {
             valuation.book = Book::of_snapshot(snapshot);
             valuation.seq = snapshot.seq;
             self.follow_held().await;
-        }
-        match value_at_marks(&*self.log, snapshot).await {
-            Ok(book) => {
-                if let Some(valuation) = self.valuation.as_mut().filter(|v| v.seq == snapshot.seq) {
-                    valuation.book = book;
-                }
+            match self.valuation.as_mut() {
+                Some(valuation) => value_at_marks(&*self.log, &mut valuation.book).await.map(|()| {
+                    valuation.book.write_to(snapshot);
+                }),
+                None => Ok(()),
             }
-            Err(error) => tracing::warn!(user = %self.user, %error, "Marks unavailable; snapshot at its own prices."),
+        } else {
+            value_snapshot(&*self.log, snapshot).await
+        };
+        if let Err(error) = valued {
+            tracing::warn!(user = %self.user, %error, "Marks unavailable; snapshot at its own prices.");
         }
     }
 

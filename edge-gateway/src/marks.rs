@@ -7,17 +7,22 @@ use common::pnl::Book;
 use common::protocol::Snapshot;
 use event_log::{EventLog, LogError};
 
-/// The snapshot's book, valued at the stored marks of its symbols (a mark
-/// reprices a snapshot position whatever its age: see `common::pnl::book`),
-/// and the snapshot rewritten to match.
-pub(crate) async fn value_at_marks(log: &dyn EventLog, snapshot: &mut Snapshot) -> Result<Book, LogError> {
-    let mut book = Book::of_snapshot(snapshot);
+/// Values `book` at the stored marks of its symbols (a mark reprices a
+/// snapshot position whatever its age: see `common::pnl::book`).
+pub(crate) async fn value_at_marks(log: &dyn EventLog, book: &mut Book) -> Result<(), LogError> {
     let symbols: Vec<Symbol> = book.symbols().cloned().collect();
     if symbols.is_empty() {
-        return Ok(book);
+        return Ok(());
     }
     let marks = log.marks(&symbols).await?;
     book.at_marks(marks.iter().flatten(), Timestamp::now());
+    Ok(())
+}
+
+/// `snapshot` with its positions and account valued at the latest marks.
+pub(crate) async fn value_snapshot(log: &dyn EventLog, snapshot: &mut Snapshot) -> Result<(), LogError> {
+    let mut book = Book::of_snapshot(snapshot);
+    value_at_marks(log, &mut book).await?;
     book.write_to(snapshot);
-    Ok(book)
+    Ok(())
 }

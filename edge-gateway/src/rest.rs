@@ -8,7 +8,7 @@ use axum::Json;
 use serde_json::json;
 
 use crate::admit::authenticate;
-use crate::marks::value_at_marks;
+use crate::marks::value_snapshot;
 use crate::state::AppState;
 use crate::stats;
 
@@ -20,7 +20,7 @@ pub(crate) async fn portfolio(State(state): State<AppState>, headers: HeaderMap)
         Err(refusal) => return error_response(refusal.status(), refusal.message()),
     };
     let snapshot = match state.log.snapshot(&claims.user_id).await {
-        Ok(mut snapshot) => value_at_marks(&*state.log, &mut snapshot).await.map(|_| snapshot),
+        Ok(mut snapshot) => value_snapshot(&*state.log, &mut snapshot).await.map(|()| snapshot),
         Err(error) => Err(error),
     };
     match snapshot {

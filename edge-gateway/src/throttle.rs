@@ -169,7 +169,7 @@ impl Throttle {
             self.last_sent = Some(now);
             return out;
         }
-        self.arrive(now, vec![(event, stored)], false)
+        self.arrive(now, std::iter::once((event, stored)), false)
     }
 
     /// Feeds the position and account updates the gateway derived at one
@@ -178,12 +178,17 @@ impl Throttle {
     /// each as its own type, and opens one window; otherwise they are held
     /// back, coalesced and diffed like updates from the log.
     pub fn push_derived(&mut self, now: Instant, seq: u64, updates: Vec<Event>) -> Vec<Output> {
-        let updates = updates.into_iter().map(|event| (event, StoredEvent { seq, json: Bytes::new() })).collect();
+        let updates = updates.into_iter().map(|event| (event, StoredEvent { seq, json: Bytes::new() }));
         self.arrive(now, updates, true)
     }
 
     /// Non-urgent updates arriving at `now`, all on the same edge.
-    fn arrive(&mut self, now: Instant, updates: Vec<(Event, StoredEvent)>, derived: bool) -> Vec<Output> {
+    fn arrive(
+        &mut self,
+        now: Instant,
+        updates: impl IntoIterator<Item = (Event, StoredEvent)>,
+        derived: bool,
+    ) -> Vec<Output> {
         let window_open = self.last_sent.is_some_and(|at| now < at + self.config.window);
         let leading = self.pending.is_empty() && !window_open;
         let mut out = Vec::new();
