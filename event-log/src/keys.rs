@@ -86,10 +86,11 @@ pub fn mark_channel(symbol: &Symbol) -> String {
 
 /// Whether `channel` is a mark channel.
 pub fn is_mark_channel(channel: &str) -> bool {
-    channel.starts_with(MARK_CHANNEL_PREFIX) && channel.ends_with("}:notify")
+    channel
+        .strip_prefix(PREFIX)
+        .and_then(|rest| rest.strip_prefix(":mark:{m:"))
+        .is_some_and(|rest| rest.ends_with("}:notify"))
 }
-
-const MARK_CHANNEL_PREFIX: &str = "ps:mark:{m:";
 
 /// The user a notify channel belongs to, or `None` for a foreign channel.
 pub fn user_of_notify_channel(channel: &str) -> Option<UserId> {
