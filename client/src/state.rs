@@ -79,7 +79,9 @@ impl PortfolioState {
 
     /// How many positions, orders and account values differ between the
     /// two states (a key present on one side only counts once). Trades are
-    /// not compared: they are a bounded recent list, not state.
+    /// not compared: they are a bounded recent list, not state; nor is the
+    /// account's `timestamp`, the time the gateway valued it at the latest
+    /// marks (two answers a moment apart differ there with no event between).
     pub fn differences(&self, other: &PortfolioState) -> usize {
         fn keyed<K: Ord, V: PartialEq>(a: &BTreeMap<K, V>, b: &BTreeMap<K, V>) -> usize {
             let changed_or_gone = a.iter().filter(|(k, v)| b.get(*k) != Some(*v)).count();
@@ -88,7 +90,7 @@ impl PortfolioState {
         }
         keyed(&self.positions, &other.positions)
             + keyed(&self.orders, &other.orders)
-            + usize::from(self.account != other.account)
+            + usize::from(!same_account(self.account.as_ref(), other.account.as_ref()))
     }
 
     /// Keeps only what `channels` deliver, so a REST snapshot (which holds
@@ -205,6 +207,14 @@ impl PortfolioState {
         }
         self.trades.push_front(trade);
         self.trades.truncate(max_trades);
+    }
+}
+
+/// Equal balances and values, whenever each was valued.
+fn same_account(a: Option<&Account>, b: Option<&Account>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Account { timestamp: b.timestamp, ..a.clone() } == *b,
+        (a, b) => a.is_none() && b.is_none(),
     }
 }
 

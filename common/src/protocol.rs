@@ -359,6 +359,17 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for tables and tests.
+    pub const ALL: [ErrorCode; 7] = [
+        ErrorCode::InvalidJson,
+        ErrorCode::UnknownType,
+        ErrorCode::InvalidMessage,
+        ErrorCode::MessageTooLarge,
+        ErrorCode::RateLimited,
+        ErrorCode::BinaryNotSupported,
+        ErrorCode::Internal,
+    ];
+
     /// The code's name on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -227,3 +227,24 @@ fn retain_channels_drops_what_was_not_subscribed() {
     assert!(state.positions.is_empty());
     assert_eq!(state.orders.len(), 1);
 }
+
+#[test]
+fn accounts_valued_at_different_times_do_not_differ() {
+    let account = |cash: i64, at: &str| {
+        let mut account = payload(conformance::account(&user(), cash), |e| match e {
+            Event::AccountUpdate(e) => Some(e.data),
+            _ => None,
+        });
+        account.timestamp = at.parse().expect("valid timestamp");
+        account
+    };
+    let mut a = state_at(5, Some("e1"), &[]);
+    let mut b = a.clone();
+    a.account = Some(account(100, "2026-01-03T15:30:45.123Z"));
+    b.account = Some(account(100, "2026-01-03T15:31:00.000Z"));
+    assert_eq!(a.differences(&b), 0);
+    b.account = Some(account(200, "2026-01-03T15:31:00.000Z"));
+    assert_eq!(a.differences(&b), 1);
+    b.account = None;
+    assert_eq!(a.differences(&b), 1);
+}

@@ -216,15 +216,7 @@ fn every_server_message_round_trips() {
     let message = assert_server_round_trip(&json!({ "type": "pong", "timestamp": "2026-01-03T15:30:45.123Z" }));
     assert_eq!(message.seq(), None);
 
-    for code in [
-        ErrorCode::InvalidJson,
-        ErrorCode::UnknownType,
-        ErrorCode::InvalidMessage,
-        ErrorCode::MessageTooLarge,
-        ErrorCode::RateLimited,
-        ErrorCode::BinaryNotSupported,
-        ErrorCode::Internal,
-    ] {
+    for code in ErrorCode::ALL {
         let error = json!({ "type": "error", "code": code.as_str(), "message": "nope" });
         let message = assert_server_round_trip(&error);
         assert_eq!(message, ServerMessage::error(code, "nope"));
