@@ -1,5 +1,5 @@
 //! Dev mode: the gateway, the ingest functions' routes and a simulated
-//! broker in one process, plus a live page. The simulator enters through the
+//! broker in one process, plus the React dashboard. The simulator enters through the
 //! functions' real routes (signed requests to the real router), and the
 //! functions fetch positions and balances from the simulated broker through
 //! the same `Broker` trait the Alpaca client implements — so dev mode runs
@@ -9,10 +9,12 @@
 //! - [`DevConfig`]: what dev mode reads from the environment.
 //! - `broker`: the simulated broker (accounts, positions, prices).
 //! - `simulator`: the market (random-walk ticks) and the order flow.
-//! - `page`: the live page, its assets, and the demo sign-in.
+//! - `page`: the React dashboard (built by `build.rs`), the demo sign-in and
+//!   the dashboard's order ticket.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +24,7 @@ use edge_gateway::auth::JwtKey;
 use edge_gateway::config::vars as gateway_vars;
 use edge_gateway::GatewayConfig;
 use event_log::Role;
+use functions::config::vars as functions_vars;
 use functions::signature::Verifier;
 use functions::{AppState, Deps, Function};
 
@@ -44,6 +47,13 @@ pub struct DevConfig {
     pub tick: Duration,
     /// Mean time between new orders (`DEV_ORDER_MS`, default 4000).
     pub order_every: Duration,
+    /// Time between one order's broker updates (`DEV_FILL_MS`, default 600).
+    pub fill_every: Duration,
+    /// Signs the simulator's broker webhooks (`WEBHOOK_SECRET`, random unless set).
+    pub webhook_secret: Vec<u8>,
+    /// Signs the simulator's completions and price ticks (`INGEST_SECRET`,
+    /// random unless set: set it to send your own, e.g. from a test).
+    pub ingest_secret: Vec<u8>,
 }
 
 /// Dev mode's own variables.
@@ -52,6 +62,9 @@ pub mod vars {
     pub const DEV_TICK_MS: &str = "DEV_TICK_MS";
     /// Mean milliseconds between simulated orders; default 4000.
     pub const DEV_ORDER_MS: &str = "DEV_ORDER_MS";
+    /// Milliseconds between one order's broker updates (new → accepted →
+    /// fills); default 600.
+    pub const DEV_FILL_MS: &str = "DEV_FILL_MS";
 }
 
 impl DevConfig {
@@ -70,6 +83,9 @@ impl DevConfig {
             jwt_secret,
             tick: config::duration_ms_or(source, vars::DEV_TICK_MS, Duration::from_millis(200))?,
             order_every: config::duration_ms_or(source, vars::DEV_ORDER_MS, Duration::from_millis(4_000))?,
+            fill_every: config::duration_ms_or(source, vars::DEV_FILL_MS, Duration::from_millis(600))?,
+            webhook_secret: or_random(config::secret(source, functions_vars::WEBHOOK_SECRET)?),
+            ingest_secret: or_random(config::secret(source, functions_vars::INGEST_SECRET)?),
         })
     }
 }
@@ -89,6 +105,10 @@ impl Source for Overlay<'_> {
             _ => self.source.get(name),
         }
     }
+}
+
+fn or_random(secret: Option<Secret>) -> Vec<u8> {
+    secret.map_or_else(random_secret, Secret::into_bytes)
 }
 
 fn random_secret() -> Vec<u8> {
@@ -111,8 +131,8 @@ pub async fn run(
         let user_id = common::event::UserId::new(user).context("demo user id")?;
         deps.index.link_account(&broker::account_of(user), &user_id).await.context("linking demo accounts")?;
     }
-    let webhook_secret = random_secret();
-    let ingest_secret = random_secret();
+    let webhook_secret = config.webhook_secret.clone();
+    let ingest_secret = config.ingest_secret.clone();
     let tolerance = Duration::from_secs(300);
     let functions_state = AppState::new(
         deps,
@@ -121,16 +141,19 @@ pub async fn run(
         Some(Verifier::new(Secret::new(ingest_secret.clone()), tolerance)),
     )?;
     let ingest = functions::app(functions_state);
-    let simulator = simulator::Simulator {
+    let simulator = Arc::new(simulator::Simulator {
         router: ingest.clone(),
         market,
         webhook_secret,
         ingest_secret,
         tick: config.tick,
         order_every: config.order_every,
-    };
-    let simulation = tokio::spawn(simulator.run());
-    let extra = ingest.merge(page::routes(Arc::new(config.jwt_secret.clone())));
+        fill_every: config.fill_every,
+        orders: AtomicU64::new(0),
+    });
+    let simulation = tokio::spawn(simulator.clone().run());
+    let page = page::PageState { secret: Arc::new(config.jwt_secret.clone()), simulator };
+    let extra = ingest.merge(page::routes(page));
     let result = edge_gateway::serve(listener, config.gateway, log, extra, shutdown).await;
     simulation.abort();
     result

@@ -1,6 +1,7 @@
 //! The simulated market and order flow. Everything enters through the
 //! functions' router as signed requests, like a real broker and feed would.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,47 +28,79 @@ pub(crate) struct Simulator {
     pub(crate) ingest_secret: Vec<u8>,
     pub(crate) tick: Duration,
     pub(crate) order_every: Duration,
+    pub(crate) fill_every: Duration,
+    /// Numbers the orders (job, broker and execution ids).
+    pub(crate) orders: AtomicU64,
+}
+
+/// One order to simulate: the simulator's own, or one from the page's
+/// order ticket (`POST /dev/orders`).
+#[derive(Debug, Clone)]
+pub(crate) struct OrderRequest {
+    pub(crate) user: String,
+    /// The app's client order id (the work queue's `orderId`); `ord-N` when none.
+    pub(crate) order_id: Option<String>,
+    pub(crate) symbol: String,
+    pub(crate) side: OrderSide,
+    pub(crate) qty: Decimal,
+    /// A limit order at this price; a market order when `None`.
+    pub(crate) limit: Option<Decimal>,
 }
 
 impl Simulator {
-    pub(crate) async fn run(self) {
-        let this = Arc::new(self);
+    pub(crate) async fn run(self: Arc<Self>) {
         // A starting portfolio for everyone, filled at once.
-        let mut order_no = 0_u64;
         for user in DEMO_USERS {
             for (symbol, _) in SYMBOLS.iter().take(3) {
-                order_no += 1;
                 let qty = Decimal::from(rand::thread_rng().gen_range(5..40));
-                this.order(order_no, user, symbol, OrderSide::Buy, qty, Duration::ZERO).await;
+                let limit = Some(self.limit_for(symbol));
+                let request = OrderRequest {
+                    user: user.to_owned(),
+                    order_id: None,
+                    symbol: (*symbol).to_owned(),
+                    side: OrderSide::Buy,
+                    qty,
+                    limit,
+                };
+                self.order(request, Duration::ZERO).await;
             }
         }
-        let ticks = tokio::spawn(this.clone().ticks());
+        let ticks = tokio::spawn(self.clone().ticks());
         loop {
             let jitter = rand::thread_rng().gen_range(0.5..1.5);
-            tokio::time::sleep(this.order_every.mul_f64(jitter)).await;
-            order_no += 1;
-            let (user, symbol, side, qty) = this.random_order();
-            // Orders run concurrently, as in a real account.
-            let flow = this.clone();
-            tokio::spawn(async move { flow.order(order_no, user, symbol, side, qty, flow.tick * 3).await });
+            tokio::time::sleep(self.order_every.mul_f64(jitter)).await;
+            let request = self.random_order();
+            self.clone().spawn_order(request);
             if ticks.is_finished() {
                 return;
             }
         }
     }
 
-    fn random_order(&self) -> (&'static str, &'static str, OrderSide, Decimal) {
+    /// Runs an order's life in the background (orders run concurrently, as
+    /// in a real account), `fill_every` between broker updates.
+    pub(crate) fn spawn_order(self: Arc<Self>, request: OrderRequest) {
+        tokio::spawn(async move { self.order(request, self.fill_every).await });
+    }
+
+    fn limit_for(&self, symbol: &str) -> Decimal {
+        (self.market.price(symbol) * Decimal::new(101, 2)).round_dp(2)
+    }
+
+    fn random_order(&self) -> OrderRequest {
         let mut rng = rand::thread_rng();
         let user = DEMO_USERS[rng.gen_range(0..DEMO_USERS.len())];
         let symbol = SYMBOLS[rng.gen_range(0..SYMBOLS.len())].0;
         let held = self.market.holding(&account_of(user), symbol);
-        if !held.is_zero() && rng.gen_bool(0.4) {
+        let (side, qty) = if !held.is_zero() && rng.gen_bool(0.4) {
             // Sell part or all of it (sometimes closing the position).
             let qty = if rng.gen_bool(0.3) { held } else { (held / Decimal::TWO).ceil() };
-            (user, symbol, OrderSide::Sell, qty)
+            (OrderSide::Sell, qty)
         } else {
-            (user, symbol, OrderSide::Buy, Decimal::from(rng.gen_range(1..25)))
-        }
+            (OrderSide::Buy, Decimal::from(rng.gen_range(1..25)))
+        };
+        let limit = Some(self.limit_for(symbol));
+        OrderRequest { user: user.to_owned(), order_id: None, symbol: symbol.to_owned(), side, qty, limit }
     }
 
     /// Random walks every symbol and sends the batch to the price route.
@@ -92,20 +125,24 @@ impl Simulator {
 
     /// One order's life: the work queue's completion, then the broker's
     /// updates new → accepted → partial fills → fill.
-    async fn order(&self, n: u64, user: &str, symbol: &str, side: OrderSide, qty: Decimal, pace: Duration) {
-        let account = account_of(user);
-        let order_id = format!("ord-{n}");
+    async fn order(&self, request: OrderRequest, pace: Duration) {
+        let OrderRequest { user, order_id, symbol, side, qty, limit } = request;
+        let symbol = symbol.as_str();
+        let n = self.orders.fetch_add(1, Ordering::Relaxed) + 1;
+        let account = account_of(&user);
+        let order_id = order_id.unwrap_or_else(|| format!("ord-{n}"));
         let broker_id = format!("alp-{n}");
         let submitted = Timestamp::now().to_string();
         let side_text = match side {
             OrderSide::Buy => "buy",
             OrderSide::Sell => "sell",
         };
-        let limit = (self.market.price(symbol) * Decimal::new(101, 2)).round_dp(2);
+        let order_type = if limit.is_some() { "limit" } else { "market" };
+        let limit_text = limit.map(|price| price.to_string());
         let completion = json!({
             "jobId": format!("job-{n}"), "userId": user, "orderId": order_id, "brokerOrderId": broker_id,
             "status": "accepted", "submittedAt": submitted,
-            "order": {"symbol": symbol, "side": side_text, "type": "limit", "qty": qty.to_string(), "limitPrice": limit.to_string()},
+            "order": {"symbol": symbol, "side": side_text, "type": order_type, "qty": qty.to_string(), "limitPrice": limit_text},
         });
         self.post(Function::QueueCompletions.path(), &self.ingest_secret, &completion).await;
 
@@ -140,9 +177,9 @@ impl Simulator {
             let mut message = json!({
                 "account_id": account, "event": event, "timestamp": now,
                 "order": {
-                    "id": broker_id, "client_order_id": order_id, "symbol": symbol, "side": side_text, "type": "limit",
+                    "id": broker_id, "client_order_id": order_id, "symbol": symbol, "side": side_text, "type": order_type,
                     "status": status, "qty": qty.to_string(), "filled_qty": filled.to_string(),
-                    "filled_avg_price": average, "limit_price": limit.to_string(), "submitted_at": submitted,
+                    "filled_avg_price": average, "limit_price": limit_text, "submitted_at": submitted,
                     "filled_at": if status == "filled" { Some(now.clone()) } else { None },
                 },
             });
