@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::protocol::delta::DeltaMessage;
 use common::protocol::ServerMessage;
 use edge_gateway::auth::{sign_hs256, TokenClaims};
 use futures::{SinkExt as _, StreamExt as _};
@@ -32,6 +33,7 @@ use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
+use portfolio_client::PortfolioState;
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, BufReader, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream};
@@ -226,12 +228,14 @@ pub struct Settings {
     pub throttle_window: Option<Duration>,
     /// Our gateway's settle time of held-back changes.
     pub diff_settle: Option<Duration>,
+    /// Our connections subscribe with field deltas (and resolve them).
+    pub deltas: bool,
 }
 
 impl Settings {
     /// `capacity` connections, our defaults otherwise.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { capacity, throttle_window: None, diff_settle: None }
+        Self { capacity, throttle_window: None, diff_settle: None, deltas: false }
     }
 }
 
@@ -268,6 +272,7 @@ pub struct System {
     ingest: SocketAddr,
     ticks: Option<SocketAddr>,
     http: HttpClient<HttpConnector, Full<Bytes>>,
+    deltas: bool,
 }
 
 impl System {
@@ -310,7 +315,15 @@ impl System {
                         .await?,
                     spawn_listening("price-ticks", function("price-ticks", prices)?, prices).await?,
                 ];
-                Ok(Self { kind, processes, ws, ingest: completions, ticks: Some(prices), http })
+                Ok(Self {
+                    kind,
+                    processes,
+                    ws,
+                    ingest: completions,
+                    ticks: Some(prices),
+                    http,
+                    deltas: settings.deltas,
+                })
             }
             Kind::Socketio => {
                 let dir = locations.peer_dir();
@@ -334,13 +347,13 @@ impl System {
                 };
                 let (server, ws) = spawn_ready("socket.io server", node("server")).await?;
                 let (publisher, ingest) = spawn_ready("socket.io publisher", node("publisher")).await?;
-                Ok(Self { kind, processes: vec![server, publisher], ws, ingest, ticks: None, http })
+                Ok(Self { kind, processes: vec![server, publisher], ws, ingest, ticks: None, http, deltas: false })
             }
             Kind::Baseline => {
                 let mut command = tokio::process::Command::new(locations.binary("ws-baseline")?);
                 command.arg("--listen").arg("127.0.0.1:0");
                 let (process, addr) = spawn_ready("ws-baseline", command).await?;
-                Ok(Self { kind, processes: vec![process], ws: addr, ingest: addr, ticks: None, http })
+                Ok(Self { kind, processes: vec![process], ws: addr, ingest: addr, ticks: None, http, deltas: false })
             }
         }
     }
@@ -357,7 +370,7 @@ impl System {
 
     /// What opens connections to this system (cheap to clone into tasks).
     pub fn connector(&self) -> Connector {
-        Connector { kind: self.kind, ws: self.ws }
+        Connector { kind: self.kind, ws: self.ws, deltas: self.deltas }
     }
 
     /// The request that makes the system deliver order event `index` to
@@ -431,9 +444,16 @@ impl System {
 pub struct Connector {
     kind: Kind,
     ws: SocketAddr,
+    deltas: bool,
 }
 
 impl Connector {
+    /// Our connections subscribe with field deltas, or not.
+    pub fn with_deltas(mut self, deltas: bool) -> Self {
+        self.deltas = deltas;
+        self
+    }
+
     /// Opens user `user`'s connection from source address 127.0.0.`source`,
     /// authenticated and subscribed to every channel; returns once events
     /// sent from now on reach it.
@@ -467,7 +487,10 @@ impl Connector {
                         tokio_tungstenite::client_async_with_config(request, metered, Some(client_config()))
                             .await
                             .map_err(|e| fail("handshake", &e))?;
-                    let subscribe = serde_json::json!({"type": "subscribe", "channels": ["positions", "orders", "account", "trades"]});
+                    let mut subscribe = serde_json::json!({"type": "subscribe", "channels": ["positions", "orders", "account", "trades"]});
+                    if self.deltas {
+                        subscribe["deltas"] = true.into();
+                    }
                     ws.send(Message::text(subscribe.to_string())).await.map_err(|e| fail("subscribe", &e))?;
                     loop {
                         match next_text(&mut ws).await {
@@ -481,7 +504,8 @@ impl Connector {
                             None => return Err(fail("read", &"closed before `subscribed`")),
                         }
                     }
-                    Ok(Connection { inner: Inner::Ws(Box::new(ws)), bytes })
+                    let bases = self.deltas.then(Box::default);
+                    Ok(Connection { inner: Inner::Ws(Box::new(ws)), bytes, bases })
                 }
                 Kind::Baseline => {
                     let url = format!("ws://{}/ws?user={user}", self.ws);
@@ -489,13 +513,13 @@ impl Connector {
                     let (ws, _) = tokio_tungstenite::client_async_with_config(url, metered, Some(client_config()))
                         .await
                         .map_err(|e| fail("handshake", &e))?;
-                    Ok(Connection { inner: Inner::Ws(Box::new(ws)), bytes })
+                    Ok(Connection { inner: Inner::Ws(Box::new(ws)), bytes, bases: None })
                 }
                 Kind::Socketio => {
                     let io = SocketIo::connect(stream, &self.ws.to_string(), &token()?)
                         .await
                         .map_err(|e| fail("socket.io connect", &e))?;
-                    Ok(Connection { inner: Inner::Sio(Box::new(io)), bytes })
+                    Ok(Connection { inner: Inner::Sio(Box::new(io)), bytes, bases: None })
                 }
             }
         };
@@ -672,10 +696,14 @@ enum Inner {
 pub struct Connection {
     inner: Inner,
     bytes: Arc<AtomicU64>,
+    /// With field deltas: the positions and account last received, which
+    /// deltas are resolved over (what a real client holds).
+    bases: Option<Box<PortfolioState>>,
 }
 
 impl Connection {
-    /// The next message the system delivered, decoded; `None` once closed.
+    /// The next message the system delivered, decoded (deltas resolved into
+    /// full messages); `None` once closed.
     pub async fn next(&mut self) -> Option<Result<ServerMessage, String>> {
         match &mut self.inner {
             Inner::Ws(ws) => {
@@ -683,7 +711,20 @@ impl Connection {
                     Ok(text) => text,
                     Err(e) => return Some(Err(e.to_string())),
                 };
-                Some(serde_json::from_str(&text).map_err(|e| format!("JSON: {e}")))
+                let Some(bases) = self.bases.as_mut() else {
+                    return Some(serde_json::from_str(&text).map_err(|e| format!("JSON: {e}")));
+                };
+                let message = if DeltaMessage::is_delta(&text) {
+                    serde_json::from_str::<DeltaMessage>(&text)
+                        .map_err(|e| format!("JSON: {e}"))
+                        .and_then(|delta| bases.resolve(delta).map_err(|e| e.to_string()))
+                } else {
+                    serde_json::from_str(&text).map_err(|e| format!("JSON: {e}"))
+                };
+                if let Ok(message) = &message {
+                    remember(bases, message);
+                }
+                Some(message)
             }
             Inner::Sio(io) => loop {
                 match io.next_event().await? {
@@ -696,7 +737,29 @@ impl Connection {
             },
         }
     }
+}
 
+/// Keeps the positions and account a message carries, as the bases of
+/// later deltas.
+fn remember(bases: &mut PortfolioState, message: &ServerMessage) {
+    let positions: &[common::event::Position] = match message {
+        ServerMessage::PositionUpdate(e) => std::slice::from_ref(&e.data),
+        ServerMessage::Batch(e) => &e.data.positions,
+        ServerMessage::Snapshot { data, .. } => &data.positions,
+        _ => &[],
+    };
+    for position in positions {
+        bases.positions.insert(position.symbol.clone(), position.clone());
+    }
+    match message {
+        ServerMessage::AccountUpdate(e) => bases.account = Some(e.data.clone()),
+        ServerMessage::Batch(e) if e.data.account.is_some() => bases.account.clone_from(&e.data.account),
+        ServerMessage::Snapshot { data, .. } => bases.account.clone_from(&data.account),
+        _ => {}
+    }
+}
+
+impl Connection {
     /// The next text frame our way, undecoded (ours and the baseline;
     /// `None` for Socket.IO and once closed).
     pub async fn next_text(&mut self) -> Option<Result<String, String>> {

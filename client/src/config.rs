@@ -131,6 +131,9 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// Recent trades kept (newest first).
     pub max_trades: usize,
+    /// Ask for field deltas (docs/protocol.md, "Field deltas"); default on.
+    /// The client merges them into full objects before anything sees them.
+    pub deltas: bool,
     /// Seeds the jitter, for reproducible schedules in tests; `None` seeds
     /// from the OS.
     pub jitter_seed: Option<u64>,
@@ -162,6 +165,7 @@ impl ClientConfig {
             connect_timeout: defaults::CONNECT_TIMEOUT,
             request_timeout: defaults::REQUEST_TIMEOUT,
             max_trades: defaults::MAX_TRADES,
+            deltas: true,
             jitter_seed: None,
             observer: None,
         })

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use common::protocol::delta::DeltaMessage;
 use common::protocol::{ClientMessage, ErrorCode, PingId, ServerMessage};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -68,6 +69,7 @@ impl Driver {
             channels: config.channels.clone(),
             since: resume.as_ref().map(|(seq, _)| *seq),
             epoch: resume.as_ref().map(|(_, epoch)| epoch.clone()),
+            deltas: config.deltas,
         };
         if let Err(error) = send(&mut socket, &subscribe, config.pong_timeout).await {
             return (Ended::Failed(error), false);
@@ -173,12 +175,30 @@ impl Driver {
         let shared = &self.shared;
         add(&shared.counters.messages, 1);
         add(&shared.counters.bytes_received, text.len() as u64);
-        let message: ServerMessage = match serde_json::from_str(text) {
-            Ok(message) => message,
-            Err(error) => {
-                add(&shared.counters.decode_errors, 1);
-                tracing::warn!(%error, "Undecodable message skipped.");
-                return Flow::Continue;
+        let message = if shared.config.deltas && DeltaMessage::is_delta(text) {
+            // Merged over the state into the full message it stands for.
+            let delta: Result<DeltaMessage, _> = serde_json::from_str(text);
+            match delta.map(|delta| shared.state.borrow().resolve(delta)) {
+                Ok(Ok(message)) => message,
+                Ok(Err(missing)) => {
+                    add(&shared.counters.decode_errors, 1);
+                    tracing::warn!(%missing, "Delta without a base; resuming.");
+                    return Flow::Retry(missing.to_string());
+                }
+                Err(error) => {
+                    add(&shared.counters.decode_errors, 1);
+                    tracing::warn!(%error, "Undecodable delta skipped.");
+                    return Flow::Continue;
+                }
+            }
+        } else {
+            match serde_json::from_str(text) {
+                Ok(message) => message,
+                Err(error) => {
+                    add(&shared.counters.decode_errors, 1);
+                    tracing::warn!(%error, "Undecodable message skipped.");
+                    return Flow::Continue;
+                }
             }
         };
         if let Some(observer) = &shared.config.observer {

@@ -11,7 +11,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use common::event::{Account, Channel, Order, Position, Symbol, Trade};
+use common::event::{Account, Channel, Envelope, Order, Position, Symbol, Trade};
+use common::protocol::delta::{DeltaMessage, MissingBase};
 use common::protocol::Snapshot;
 use common::protocol::{BatchData, ServerMessage, SnapshotData};
 
@@ -75,6 +76,46 @@ impl PortfolioState {
             ServerMessage::Batch(e) => self.advance(e.seq, |s| s.put_batch(e.data, max_trades)),
             ServerMessage::Pong { .. } | ServerMessage::Error { .. } => false,
         }
+    }
+
+    /// The full message a delta stands for, over what the state holds (a
+    /// delta of a position or account it does not hold is refused).
+    pub fn resolve(&self, delta: DeltaMessage) -> Result<ServerMessage, MissingBase> {
+        Ok(match delta {
+            DeltaMessage::PositionUpdate(m) => {
+                let base = self.positions.get(&m.data.symbol);
+                let position = m.data.apply(base)?;
+                ServerMessage::PositionUpdate(Envelope {
+                    seq: m.seq,
+                    timestamp: m.timestamp,
+                    user_id: m.user_id,
+                    data: position,
+                })
+            }
+            DeltaMessage::AccountUpdate(m) => {
+                let account = m.data.apply(self.account.as_ref())?;
+                ServerMessage::AccountUpdate(Envelope {
+                    seq: m.seq,
+                    timestamp: m.timestamp,
+                    user_id: m.user_id,
+                    data: account,
+                })
+            }
+            DeltaMessage::Batch(m) => {
+                let positions = m
+                    .data
+                    .positions
+                    .into_iter()
+                    .map(|p| {
+                        let base = self.positions.get(&p.symbol);
+                        p.apply(base)
+                    })
+                    .collect::<Result<_, _>>()?;
+                let account = m.data.account.map(|a| a.apply(self.account.as_ref())).transpose()?;
+                let data = BatchData { positions, orders: m.data.orders, account, trades: m.data.trades };
+                ServerMessage::Batch(Envelope { seq: m.seq, timestamp: m.timestamp, user_id: m.user_id, data })
+            }
+        })
     }
 
     /// How many positions, orders and account values differ between the

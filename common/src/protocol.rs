@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::event::{Account, Channel, Envelope, Event, Order, Position, Timestamp, Trade};
 
 pub mod close;
+pub mod delta;
 #[cfg(test)]
 mod tests;
 
@@ -42,6 +43,10 @@ pub enum ClientMessage {
         /// was reset and only a snapshot is correct.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         epoch: Option<String>,
+        /// Position and account updates may carry only the fields that
+        /// changed ([`delta`]); full objects when `false` (the default).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        deltas: bool,
     },
     /// Stop receiving `channels`.
     Unsubscribe {

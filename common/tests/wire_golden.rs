@@ -1,6 +1,7 @@
 //! The TypeScript client's wire types are checked against messages written
 //! by these Rust types: this test writes one of every server message (and
-//! the close table) to `clients/ts/packages/client/test/golden/`, and fails
+//! the close table, and one of every delta message) to
+//! `clients/ts/packages/client/test/golden/`, and fails
 //! when the committed files differ, so a change to the protocol types
 //! reaches the TypeScript schemas' tests (docs/decisions.md, "TypeScript
 //! wire types"). `UPDATE_GOLDEN=1 cargo test -p common --test wire_golden`
@@ -8,9 +9,10 @@
 
 use std::path::PathBuf;
 
-use common::event::{Channel, Envelope, Event, Order, OrderStatus, Position, PositionSide};
+use common::event::{Account, Channel, Envelope, Event, Order, OrderStatus, Position, PositionSide};
 use common::fixtures::{self, dec, ts, user};
 use common::protocol::close::Close;
+use common::protocol::delta::{AccountDelta, DeltaBatchData, DeltaMessage, Partial, PositionDelta};
 use common::protocol::{BatchData, ErrorCode, ServerMessage, SnapshotData};
 use serde_json::{json, Value};
 
@@ -115,6 +117,38 @@ fn the_typescript_golden_messages_are_what_the_rust_types_write() {
     let types: std::collections::BTreeSet<&str> = messages.iter().map(ServerMessage::type_name).collect();
     assert_eq!(types.len(), 9, "one of every server message type: {types:?}");
     check("server-messages.json", &serde_json::to_value(&messages).expect("messages serialize"));
+}
+
+/// One of every delta message (docs/protocol.md, "Field deltas").
+fn delta_messages() -> Vec<DeltaMessage> {
+    let alice = user("user-abc-123");
+    let base: Position = data(fixtures::position(&alice, "AAPL", 100, 17_550));
+    let mut moved = base.clone();
+    moved.current_price = dec(17_600);
+    moved.market_value = dec(1_760_000);
+    moved.unrealized_pnl = dec(760_000);
+    let price_move = PositionDelta::between(&base, &moved).expect("a delta");
+    let account: Account = data(fixtures::account(&alice, 5_000_000));
+    let mut richer = account.clone();
+    richer.equity = dec(10_500_000);
+    richer.portfolio_value = dec(10_500_000);
+    let account_move = AccountDelta::between(&account, &richer);
+    let batch = DeltaBatchData {
+        positions: vec![price_move.clone(), PositionDelta::full(&data(fixtures::position(&alice, "NVDA", 5, 52_050)))],
+        orders: vec![data(fixtures::order(&alice, "order-12", OrderStatus::Accepted))],
+        account: Some(account_move.clone()),
+        trades: vec![data(fixtures::trade(&alice, "trade-3"))],
+    };
+    vec![
+        DeltaMessage::PositionUpdate(Partial::new(alice.clone(), ts(), 1051, price_move)),
+        DeltaMessage::AccountUpdate(Partial::new(alice.clone(), ts(), 1051, account_move)),
+        DeltaMessage::Batch(Partial::new(alice, ts(), 1052, batch)),
+    ]
+}
+
+#[test]
+fn the_typescript_golden_deltas_are_what_the_rust_types_write() {
+    check("delta-messages.json", &serde_json::to_value(delta_messages()).expect("deltas serialize"));
 }
 
 #[test]

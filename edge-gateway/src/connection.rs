@@ -358,14 +358,15 @@ async fn handle_text(
 ) -> Option<ServerMessage> {
     let (id, membership) = (conn.membership.conn(), &conn.membership);
     match decode_client(text) {
-        Ok(ClientMessage::Subscribe { channels, since, epoch }) => {
+        Ok(ClientMessage::Subscribe { channels, since, epoch, deltas }) => {
             let channels = Channels::from_list(&channels);
             let tx = outbox.is_none().then(|| {
                 let (tx, rx) = queue::bounded(conn.shared.send_queue);
                 *outbox = Some(rx);
                 tx
             });
-            membership.send(Command::Subscribe { conn: id, channels, since: since.map(|s| (s, epoch)), tx }).await;
+            let since = since.map(|s| (s, epoch));
+            membership.send(Command::Subscribe { conn: id, channels, since, deltas, tx }).await;
             None
         }
         Ok(ClientMessage::Unsubscribe { channels }) => {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use common::event::{Channel, Envelope, Event, Mark, Symbol, Timestamp, UserId};
 use common::pnl::Book;
+use common::protocol::delta::{AccountDelta, DeltaBatchData, DeltaMessage, Partial, PositionDelta};
 use common::protocol::{BatchData, ErrorCode, ServerMessage, Snapshot, SnapshotData};
 use event_log::{LogError, ReadAfter, SharedLog, StoredEvent};
 use tokio::time::{Instant, Sleep};
@@ -25,7 +26,7 @@ use crate::holders::Holders;
 use crate::marks::{value_at_marks, value_snapshot};
 use crate::queue::{self, TrySendError};
 use crate::stats::Stats;
-use crate::throttle::{self, Output, Throttle, ThrottleConfig};
+use crate::throttle::{self, Bases, Output, Throttle, ThrottleConfig};
 /// Events read per `read_after` call.
 const PAGE: usize = 1_000;
 /// Pages a catch-up may read before a snapshot is cheaper.
@@ -92,6 +93,8 @@ pub(crate) enum Command {
         conn: u64,
         channels: Channels,
         since: Option<(u64, Option<String>)>,
+        /// Field deltas wanted (docs/protocol.md, "Field deltas").
+        deltas: bool,
         tx: Option<queue::Sender<Outbound>>,
     },
     Unsubscribe {
@@ -115,6 +118,79 @@ struct Conn {
     /// Events up to this seq are already in what the connection was sent.
     floor: u64,
     tx: queue::Sender<Outbound>,
+    /// It subscribed with `deltas`: position and account updates may carry
+    /// only changed fields once it holds the full object.
+    deltas: bool,
+    /// What it holds a full object of, since its last snapshot, resume or
+    /// catch-up (only for `deltas`; none for most connections).
+    full: Option<Box<Held>>,
+}
+
+/// The symbols and account a delta connection holds full objects of.
+#[derive(Debug, Default)]
+struct Held {
+    symbols: BTreeSet<Symbol>,
+    account: bool,
+}
+
+/// What an update is of: a delta of it needs the connection to hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Key {
+    Position(Symbol),
+    Account,
+}
+
+impl Conn {
+    /// Whether a delta of every one of `keys` can go to this connection.
+    fn takes_delta(&self, keys: &[Key]) -> bool {
+        let Some(held) = self.full.as_ref().filter(|_| self.deltas) else { return false };
+        keys.iter().all(|key| match key {
+            Key::Position(symbol) => held.symbols.contains(symbol),
+            Key::Account => held.account,
+        })
+    }
+
+    /// It was sent `keys` (full, or as deltas over what it held).
+    fn holds(&mut self, keys: &[Key]) {
+        if !self.deltas || keys.is_empty() {
+            return;
+        }
+        let held = self.full.get_or_insert_with(Box::default);
+        for key in keys {
+            match key {
+                Key::Position(symbol) => {
+                    held.symbols.insert(symbol.clone());
+                }
+                Key::Account => held.account = true,
+            }
+        }
+    }
+}
+
+/// A single update's wire forms: full, and as a delta when it has a base.
+#[derive(Debug)]
+struct Forms {
+    channel: Channel,
+    full: Utf8Bytes,
+    delta: Option<Utf8Bytes>,
+    keys: Vec<Key>,
+    kind: &'static str,
+    at: Timestamp,
+}
+
+impl Forms {
+    /// The form `conn` gets; notes what it then holds.
+    fn for_conn(&self, conn: &mut Conn) -> Option<Utf8Bytes> {
+        if !conn.channels.contains(self.channel) {
+            return None;
+        }
+        let text = match &self.delta {
+            Some(delta) if conn.takes_delta(&self.keys) => delta.clone(),
+            _ => self.full.clone(),
+        };
+        conn.holds(&self.keys);
+        Some(text)
+    }
 }
 
 /// One user's hub: its connections and what it knows of the user's stream.
@@ -136,6 +212,8 @@ pub(crate) struct Hub {
     valuation: Option<Box<Valuation>>,
     holders: Arc<Holders>,
     stats: Arc<Stats>,
+    /// A connection subscribed with deltas: outputs carry their bases.
+    deltas: bool,
 }
 
 /// What valuing the user at market marks takes.
@@ -168,12 +246,26 @@ impl Hub {
             valuation: None,
             holders,
             stats,
+            deltas: false,
         }
     }
 
     fn throttle(&mut self) -> &mut Throttle {
-        let config = self.throttle_config;
-        self.throttle.get_or_insert_with(|| Box::new(Throttle::new(config)))
+        let (config, deltas) = (self.throttle_config, self.deltas);
+        self.throttle.get_or_insert_with(|| {
+            let mut throttle = Box::new(Throttle::new(config));
+            throttle.set_bases(deltas);
+            throttle
+        })
+    }
+
+    /// Outputs carry their bases while a connection wants deltas.
+    fn update_deltas(&mut self) {
+        self.deltas = self.conns.iter().any(|c| c.deltas);
+        let deltas = self.deltas;
+        if let Some(throttle) = self.throttle.as_mut() {
+            throttle.set_bases(deltas);
+        }
     }
 
     /// Runs until every connection left. The hub waits far more than it
@@ -233,15 +325,19 @@ impl Hub {
                 self.refresh_marks().await;
             }
             Command::Mark(mark) => self.on_mark(&mark),
-            Command::Subscribe { conn, channels, since, tx } => {
+            Command::Subscribe { conn, channels, since, deltas, tx } => {
                 if let Some(tx) = tx {
                     // Most users have one connection: no room for four.
                     self.conns.reserve_exact(1);
-                    self.conns.push(Conn { id: conn, channels: Channels::default(), floor: 0, tx });
+                    let channels = Channels::default();
+                    self.conns.push(Conn { id: conn, channels, floor: 0, tx, deltas, full: None });
                 }
                 let Some(index) = self.conns.iter().position(|c| c.id == conn) else { return };
                 let all = self.conns[index].channels.with(channels);
                 self.conns[index].channels = all;
+                self.conns[index].deltas = deltas;
+                self.conns[index].full = None;
+                self.update_deltas();
                 match since {
                     Some((since, epoch)) => self.catch_up(conn, since, epoch).await,
                     None => self.send_snapshot(conn).await,
@@ -255,8 +351,16 @@ impl Hub {
                     c.channels = c.channels.without(channels);
                 }
             }
-            Command::CatchUp { conn, since, epoch } => self.catch_up(conn, since, epoch).await,
-            Command::Leave { conn } => self.conns.retain(|c| c.id != conn),
+            Command::CatchUp { conn, since, epoch } => {
+                if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+                    c.full = None;
+                }
+                self.catch_up(conn, since, epoch).await;
+            }
+            Command::Leave { conn } => {
+                self.conns.retain(|c| c.id != conn);
+                self.update_deltas();
+            }
         }
     }
 
@@ -367,21 +471,14 @@ impl Hub {
             }
             return;
         }
-        let mut texts = Vec::with_capacity(outputs.len());
-        for output in &outputs {
-            if let Output::Single { event, .. } = output {
-                if let Some(text) = encode_json(event, event.type_name()) {
-                    texts.push((event.channel(), text, event.type_name(), event.timestamp()));
-                }
-            }
-        }
-        let mut counts = vec![0u64; texts.len()];
-        self.fan_out_frames(seq, true, |channels| {
-            let mut mine = Vec::with_capacity(texts.len());
-            for (i, (channel, text, _, _)) in texts.iter().enumerate() {
-                if channels.contains(*channel) {
+        let forms: Vec<Forms> = outputs.into_iter().filter_map(|output| self.forms(output)).collect();
+        let mut counts = vec![0u64; forms.len()];
+        self.fan_out_frames(seq, true, |conn| {
+            let mut mine = Vec::with_capacity(forms.len());
+            for (i, form) in forms.iter().enumerate() {
+                if let Some(text) = form.for_conn(conn) {
                     counts[i] += 1;
-                    mine.push(text.clone());
+                    mine.push(text);
                 }
             }
             match mine.len() {
@@ -390,9 +487,23 @@ impl Hub {
                 _ => Some(Outbound::Texts(mine.into_boxed_slice())),
             }
         });
-        for ((_, _, kind, at), sent) in texts.iter().zip(counts) {
-            self.stats.delivered(kind, sent, Some(at.unix_millis()));
+        for (form, sent) in forms.iter().zip(counts) {
+            self.stats.delivered(form.kind, sent, Some(form.at.unix_millis()));
         }
+    }
+
+    /// A single update's full text and, when it has a base, its delta.
+    fn forms(&self, output: Output) -> Option<Forms> {
+        let Output::Single { event, stored, derived, bases } = output else { return None };
+        let full =
+            if derived { encode_json(&event, event.type_name()) } else { Utf8Bytes::try_from(stored.json).ok() }?;
+        let delta = bases.and_then(|bases| delta_text(&self.user, &event, stored.seq, &bases));
+        let keys = match &event {
+            Event::PositionUpdate(e) => vec![Key::Position(e.data.symbol.clone())],
+            Event::AccountUpdate(_) => vec![Key::Account],
+            Event::OrderUpdate(_) | Event::TradeExecuted(_) => Vec::new(),
+        };
+        Some(Forms { channel: event.channel(), full, delta, keys, kind: event.type_name(), at: event.timestamp() })
     }
 
     /// Follows the marks of the symbols the book holds, and only those.
@@ -475,31 +586,39 @@ impl Hub {
 
     /// Sends a throttle output to every connection that wants it.
     fn send_output(&mut self, output: Output) {
+        if let Output::Single { stored, derived, .. } = &output {
+            let (seq, derived) = (stored.seq, *derived);
+            let Some(forms) = self.forms(output) else { return };
+            let sent = self.fan_out_frames(seq, derived, |conn| forms.for_conn(conn).map(Outbound::Text));
+            self.stats.delivered(forms.kind, sent, Some(forms.at.unix_millis()));
+            return;
+        }
         match output {
-            Output::Single { event, stored, derived } => {
-                let channel = event.channel();
-                let text = if derived {
-                    encode_json(&event, event.type_name())
-                } else {
-                    Utf8Bytes::try_from(stored.json).ok()
-                };
-                let Some(text) = text else { return };
-                let sent =
-                    self.fan_out(stored.seq, derived, |channels| channels.contains(channel).then(|| text.clone()));
-                self.stats.delivered(event.type_name(), sent, Some(event.timestamp().unix_millis()));
-            }
-            Output::Batch { seq, data, events, newest, derived } => {
-                // Encoded once per distinct channel set (most users have one).
-                let mut serialized: Vec<(Channels, Option<Utf8Bytes>)> = Vec::new();
+            Output::Single { .. } => {}
+            Output::Batch { seq, data, events, newest, derived, bases } => {
+                let mut keys: Vec<Key> = data.positions.iter().map(|p| Key::Position(p.symbol.clone())).collect();
+                if data.account.is_some() {
+                    keys.push(Key::Account);
+                }
+                // Encoded once per distinct channel set and form (most users
+                // have one connection).
+                let mut serialized: Vec<(Channels, bool, Option<Utf8Bytes>)> = Vec::new();
                 let user = self.user.clone();
-                let sent = self.fan_out(seq, derived, |channels| {
-                    if let Some((_, text)) = serialized.iter().find(|(c, _)| *c == channels) {
-                        return text.clone();
+                let sent = self.fan_out_frames(seq, derived, |conn| {
+                    let delta = bases.is_some() && conn.takes_delta(&keys);
+                    let channels = conn.channels;
+                    conn.holds(&keys);
+                    if let Some((_, _, text)) = serialized.iter().find(|(c, d, _)| *c == channels && *d == delta) {
+                        return text.clone().map(Outbound::Text);
                     }
                     let part = data.filtered(|c| channels.contains(c));
-                    let text = if part.is_empty() { None } else { batch_text(&user, seq, part) };
-                    serialized.push((channels, text.clone()));
-                    text
+                    let text = match (&bases, delta) {
+                        _ if part.is_empty() => None,
+                        (Some(bases), true) => delta_batch_text(&user, seq, part, bases),
+                        _ => batch_text(&user, seq, part),
+                    };
+                    serialized.push((channels, delta, text.clone()));
+                    text.map(Outbound::Text)
                 });
                 if sent > 0 {
                     self.stats.batch(events);
@@ -510,27 +629,22 @@ impl Hub {
     }
 
     /// Gives each connection whose floor is below `seq` (not above it, for
-    /// `derived` values: they are newer than any snapshot at that seq) the
-    /// text `text_for` makes for its channels; drops connections whose queue
-    /// is full. Returns how many connections it was queued to.
-    fn fan_out(&mut self, seq: u64, derived: bool, mut text_for: impl FnMut(Channels) -> Option<Utf8Bytes>) -> u64 {
-        self.fan_out_frames(seq, derived, |channels| text_for(channels).map(Outbound::Text))
-    }
-
-    /// [`Hub::fan_out`] of whatever `frames_for` makes for each connection.
+    /// `derived` values: they are newer than any snapshot at that seq)
+    /// whatever `frames_for` makes for it; drops connections whose queue is
+    /// full. Returns how many connections it was queued to.
     fn fan_out_frames(
         &mut self,
         seq: u64,
         derived: bool,
-        mut frames_for: impl FnMut(Channels) -> Option<Outbound>,
+        mut frames_for: impl FnMut(&mut Conn) -> Option<Outbound>,
     ) -> u64 {
         let mut sent = 0;
         let stats = &self.stats;
-        self.conns.retain(|conn| {
+        self.conns.retain_mut(|conn| {
             if seq < conn.floor || (seq == conn.floor && !derived) {
                 return true;
             }
-            let Some(frames) = frames_for(conn.channels) else { return true };
+            let Some(frames) = frames_for(conn) else { return true };
             let kept = queue_frames(conn, frames);
             if kept {
                 sent += 1;
@@ -638,6 +752,7 @@ impl Hub {
                 let mut texts: HashMap<Channels, Option<Utf8Bytes>> = HashMap::new();
                 self.conns.retain_mut(|c| {
                     c.floor = snapshot.seq;
+                    c.full = None;
                     let text = texts.entry(c.channels).or_insert_with(|| snapshot_text(&snapshot, c.channels));
                     text.as_ref().is_none_or(|text| queue(c, text.clone()))
                 });
@@ -708,6 +823,45 @@ fn encode_json<T: serde::Serialize>(message: &T, kind: &str) -> Option<Utf8Bytes
 
 fn batch_text(user: &UserId, seq: u64, data: BatchData) -> Option<Utf8Bytes> {
     encode(&ServerMessage::Batch(Envelope::new(user.clone(), Timestamp::now(), data).with_seq(seq)))
+}
+
+/// An update as a delta over its base; `None` when it has none, or only a
+/// full object can say it (docs/protocol.md, "Field deltas").
+fn delta_text(user: &UserId, event: &Event, seq: u64, bases: &Bases) -> Option<Utf8Bytes> {
+    let message = match event {
+        Event::PositionUpdate(e) => {
+            let delta = PositionDelta::between(bases.position(&e.data.symbol)?, &e.data)?;
+            DeltaMessage::PositionUpdate(Partial::new(user.clone(), e.timestamp, seq, delta))
+        }
+        Event::AccountUpdate(e) => {
+            let delta = AccountDelta::between(bases.account.as_ref()?, &e.data);
+            DeltaMessage::AccountUpdate(Partial::new(user.clone(), e.timestamp, seq, delta))
+        }
+        Event::OrderUpdate(_) | Event::TradeExecuted(_) => return None,
+    };
+    encode_json(&message, message.type_name())
+}
+
+/// A batch whose positions and account are deltas over their bases (full
+/// where they have none).
+fn delta_batch_text(user: &UserId, seq: u64, data: BatchData, bases: &Bases) -> Option<Utf8Bytes> {
+    let positions = data
+        .positions
+        .iter()
+        .map(|p| {
+            bases
+                .position(&p.symbol)
+                .and_then(|base| PositionDelta::between(base, p))
+                .unwrap_or_else(|| PositionDelta::full(p))
+        })
+        .collect();
+    let account = data.account.as_ref().map(|account| match &bases.account {
+        Some(base) => AccountDelta::between(base, account),
+        None => AccountDelta::full(account),
+    });
+    let delta = DeltaBatchData { positions, orders: data.orders, account, trades: data.trades };
+    let message = DeltaMessage::Batch(Partial::new(user.clone(), Timestamp::now(), seq, delta));
+    encode_json(&message, "batch")
 }
 
 fn snapshot_text(snapshot: &Snapshot, channels: Channels) -> Option<Utf8Bytes> {

@@ -58,10 +58,36 @@ pub enum Output {
     /// `derived`: valued at a market mark by the gateway, not from the log
     /// (it carries the user's current seq and adds nothing to it); its
     /// `stored.json` is empty, for the hub encodes it only if it is sent.
-    Single { event: Event, stored: StoredEvent, derived: bool },
+    Single { event: Event, stored: StoredEvent, derived: bool, bases: Option<Box<Bases>> },
     /// A batch covering every event up to `seq`: `events` events, the
     /// newest created at `newest`; `derived` when a value in it is.
-    Batch { seq: u64, data: BatchData, events: usize, newest: Option<Timestamp>, derived: bool },
+    Batch {
+        seq: u64,
+        data: BatchData,
+        events: usize,
+        newest: Option<Timestamp>,
+        derived: bool,
+        bases: Option<Box<Bases>>,
+    },
+}
+
+/// The values an output's positions and account replace, as last
+/// delivered: what field deltas are computed against. Given only while
+/// [`Throttle::set_bases`] is on (a connection of the user wants deltas);
+/// a symbol (or account) without a delivered value has no entry.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Bases {
+    /// Last delivered positions, by symbol.
+    pub positions: Vec<Position>,
+    /// The account last delivered.
+    pub account: Option<Account>,
+}
+
+impl Bases {
+    /// The base of `symbol`, if it had one.
+    pub fn position(&self, symbol: &Symbol) -> Option<&Position> {
+        self.positions.iter().find(|p| &p.symbol == symbol)
+    }
 }
 
 /// The throttle of one user.
@@ -82,6 +108,8 @@ pub struct Throttle {
     delivered_account: Option<Account>,
     /// The highest seq pushed so far.
     seq: u64,
+    /// Whether outputs carry their [`Bases`].
+    bases: bool,
 }
 
 #[derive(Debug, Default)]
@@ -153,7 +181,13 @@ impl Throttle {
             delivered: HashMap::new(),
             delivered_account: None,
             seq: 0,
+            bases: false,
         }
+    }
+
+    /// Whether outputs carry the values they replace (for field deltas).
+    pub fn set_bases(&mut self, on: bool) {
+        self.bases = on;
     }
 
     /// Feeds one event of the log (in seq order); returns what to send now.
@@ -165,7 +199,7 @@ impl Throttle {
                 out.push(self.flush());
             }
             self.seq = self.seq.max(stored.seq);
-            out.push(Output::Single { event, stored, derived: false });
+            out.push(Output::Single { event, stored, derived: false, bases: None });
             self.last_sent = Some(now);
             return out;
         }
@@ -198,8 +232,9 @@ impl Throttle {
                 continue;
             }
             if leading {
+                let bases = self.bases_of(std::slice::from_ref(&event));
                 self.record_delivery(&event);
-                out.push(Output::Single { event, stored, derived });
+                out.push(Output::Single { event, stored, derived, bases });
             } else {
                 self.pending.add(event);
                 self.pending.derived |= derived;
@@ -289,13 +324,35 @@ impl Throttle {
 
     fn flush(&mut self) -> Output {
         let (data, events, newest, derived) = self.pending.take();
+        let bases = self.bases.then(|| {
+            Box::new(Bases {
+                positions: data.positions.iter().filter_map(|p| self.delivered.get(&p.symbol).cloned()).collect(),
+                account: data.account.as_ref().and(self.delivered_account.clone()),
+            })
+        });
         for position in &data.positions {
             self.record_position(position);
         }
         if let Some(account) = &data.account {
             self.delivered_account = Some(account.clone());
         }
-        Output::Batch { seq: self.seq, data, events, newest, derived }
+        Output::Batch { seq: self.seq, data, events, newest, derived, bases }
+    }
+
+    /// What `events` replace, when outputs carry bases.
+    fn bases_of(&self, events: &[Event]) -> Option<Box<Bases>> {
+        if !self.bases {
+            return None;
+        }
+        let mut bases = Bases::default();
+        for event in events {
+            match event {
+                Event::PositionUpdate(e) => bases.positions.extend(self.delivered.get(&e.data.symbol).cloned()),
+                Event::AccountUpdate(_) => bases.account = self.delivered_account.clone(),
+                Event::OrderUpdate(_) | Event::TradeExecuted(_) => {}
+            }
+        }
+        Some(Box::new(bases))
     }
 
     fn record_delivery(&mut self, event: &Event) {

@@ -210,3 +210,61 @@ async fn a_position_opened_while_connected_follows_its_marks() {
     assert_eq!(equity_of(&view).as_deref(), Some("55100.00"));
     gateway.stop().await;
 }
+
+/// Field deltas: a connection that subscribed with `deltas` gets a mark's
+/// position and account updates with only what changed, marked `delta`,
+/// once it holds the full objects; one that did not gets full objects; a
+/// connection that joins later gets full objects first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_connections_get_only_the_changed_fields() {
+    let Setup { redis: _redis, log, seq, gateway, socket: mut full, .. } = setup("rosa").await;
+    let mut deltas = connect(&gateway, "rosa").await;
+    send(&mut deltas, serde_json::json!({"type": "subscribe", "channels": ALL, "deltas": true})).await;
+    until_type(&mut deltas, "subscribed").await;
+
+    let start = Timestamp::now();
+    // The first mark after the snapshot: full objects for both (neither
+    // connection was sent these values yet).
+    put(&log, &[mark("AAPL", "180.00", start)]).await;
+    let first = next(&mut deltas).await.expect("the first position");
+    assert_eq!(first["delta"], serde_json::Value::Null, "full first: {first}");
+    assert!(first["data"]["entryPrice"].is_string(), "{first}");
+    next(&mut deltas).await.expect("the first account");
+    for _ in 0..2 {
+        next(&mut full).await.expect("full connection");
+    }
+
+    // A window later, the next mark: deltas with the price fields only.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    put(&log, &[mark("AAPL", "181.00", later(start, 1))]).await;
+    let position = next(&mut deltas).await.expect("a delta position");
+    assert_eq!(
+        (position["type"].as_str(), position["delta"].as_bool()),
+        (Some("position_update"), Some(true)),
+        "{position}"
+    );
+    assert_eq!(position["seq"].as_u64(), Some(seq));
+    let mut keys: Vec<&str> = position["data"].as_object().expect("data").keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["currentPrice", "marketValue", "symbol", "unrealizedPnl", "unrealizedPnlPercent"]);
+    assert_eq!(position["data"]["currentPrice"], "181.00");
+    let account = next(&mut deltas).await.expect("a delta account");
+    assert_eq!(account["delta"], true, "{account}");
+    assert!(account["data"]["cash"].is_null() && account["data"]["equity"].is_string(), "{account}");
+    // The other connection still gets full objects.
+    let full_position = next(&mut full).await.expect("a full position");
+    assert_eq!(full_position["delta"], serde_json::Value::Null);
+    assert_eq!(full_position["data"]["entryPrice"], "100.00");
+    assert!(position.to_string().len() < full_position.to_string().len());
+
+    // A delta connection that joins now starts with full objects again.
+    let mut late = connect(&gateway, "rosa").await;
+    send(&mut late, serde_json::json!({"type": "subscribe", "channels": ALL, "deltas": true})).await;
+    until_type(&mut late, "subscribed").await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    put(&log, &[mark("AAPL", "182.00", later(start, 2))]).await;
+    let joined = next(&mut late).await.expect("the late connection's position");
+    assert_eq!(joined["delta"], serde_json::Value::Null, "full first: {joined}");
+    assert_eq!(next(&mut deltas).await.expect("still a delta")["delta"], true);
+    gateway.stop().await;
+}

@@ -184,12 +184,55 @@ pub async fn run(options: &Options) -> Result<Report, Error> {
         capacity: 10,
         throttle_window: Some(Duration::from_millis(u64::from((WINDOW_MS / options.speedup).max(1)))),
         diff_settle: Some(Duration::from_millis(u64::from((SETTLE_MS / options.speedup).max(1)))),
+        deltas: false,
     };
     let system = System::start(Kind::Ours, &options.locations, target.url(), &settings).await?;
     let result = measure(&options, &system, &target, &day).await;
     system.stop().await;
-    let (wire, received, real_secs) = result?;
-    Ok(report(&options, &day, wire, &received, real_secs, Environment::here(version, aof, load_before)))
+    let (full, deltas, real_secs) = result?;
+    Ok(report(&options, &day, &full, &deltas, real_secs, Environment::here(version, aof, load_before)))
+}
+
+/// One connection's count: bytes on the wire, and what it decoded.
+#[derive(Debug, Default)]
+struct Counted {
+    wire: u64,
+    received: Received,
+}
+
+/// Counts what `connection` receives from now on, until aborted.
+struct Counter {
+    counted: Arc<Mutex<Counted>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Counter {
+    fn start(mut connection: system::Connection) -> Self {
+        let start_bytes = connection.bytes_received().unwrap_or(0);
+        let counted: Arc<Mutex<Counted>> = Arc::default();
+        let shared = counted.clone();
+        let reader = tokio::spawn(async move {
+            let mut deflate = Deflate::new();
+            while let Some(Ok(text)) = connection.next_text().await {
+                let deflated = deflate.size(text.as_bytes());
+                let mut c = lock(&shared);
+                c.received.messages += 1;
+                c.received.payload_bytes += text.len() as u64;
+                c.received.deflated_bytes += (deflated + frame_header(deflated)) as u64;
+                c.wire = connection.bytes_received().unwrap_or(0).saturating_sub(start_bytes);
+            }
+        });
+        Self { counted, reader }
+    }
+
+    fn wire(&self) -> u64 {
+        lock(&self.counted).wire
+    }
+
+    fn finish(self) -> Counted {
+        self.reader.abort();
+        std::mem::take(&mut *lock(&self.counted))
+    }
 }
 
 async fn measure(
@@ -197,30 +240,16 @@ async fn measure(
     system: &System,
     target: &Target,
     day: &[Vec<Decimal>],
-) -> Result<(u64, Received, f64), Error> {
+) -> Result<(Counted, Counted, f64), Error> {
     let symbols = options.symbols();
     let symbol_refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
     events::seed_holders(target.url(), &[USER.to_owned()], &symbol_refs).await?;
     let expires = functions::signature::now_unix() + 24 * 3_600;
-    let mut connection = system.connector().connect(USER, 2, expires).await.map_err(Error::Mismatch)?;
-    let start_bytes = connection.bytes_received().unwrap_or(0);
-    let received: Arc<Mutex<Received>> = Arc::default();
-    let wire = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let reader = {
-        let (received, wire) = (received.clone(), wire.clone());
-        tokio::spawn(async move {
-            let mut deflate = Deflate::new();
-            while let Some(Ok(text)) = connection.next_text().await {
-                let mut r = lock(&received);
-                r.messages += 1;
-                r.payload_bytes += text.len() as u64;
-                let deflated = deflate.size(text.as_bytes());
-                r.deflated_bytes += (deflated + frame_header(deflated)) as u64;
-                let total = connection.bytes_received().unwrap_or(0).saturating_sub(start_bytes);
-                wire.store(total, std::sync::atomic::Ordering::Relaxed);
-            }
-        })
-    };
+    // Two connections of the user in the same run: full objects, and field
+    // deltas (what our clients ask for).
+    let full = system.connector().connect(USER, 2, expires).await.map_err(Error::Mismatch)?;
+    let deltas = system.connector().with_deltas(true).connect(USER, 3, expires).await.map_err(Error::Mismatch)?;
+    let (full, deltas) = (Counter::start(full), Counter::start(deltas));
 
     let day_start = chrono::DateTime::parse_from_rfc3339("2026-01-05T14:30:00Z")
         .map_err(|e| Error::InvalidOption(e.to_string()))?
@@ -243,18 +272,16 @@ async fn measure(
     let real_secs = started.elapsed().as_secs_f64();
     // Quiet for 20 windows (the settle flush included) ends the day.
     let quiet = Duration::from_millis(u64::from(20 * WINDOW_MS / options.speedup).max(100));
-    let mut last = (wire.load(std::sync::atomic::Ordering::Relaxed), Instant::now());
+    let mut last = (full.wire() + deltas.wire(), Instant::now());
     crate::measure::wait_until(Duration::from_secs(30), || {
-        let now = wire.load(std::sync::atomic::Ordering::Relaxed);
+        let now = full.wire() + deltas.wire();
         if now != last.0 {
             last = (now, Instant::now());
         }
         last.1.elapsed() >= quiet
     })
     .await;
-    reader.abort();
-    let received = std::mem::take(&mut *lock(&received));
-    Ok((wire.load(std::sync::atomic::Ordering::Relaxed), received, real_secs))
+    Ok((full.finish(), deltas.finish(), real_secs))
 }
 
 /// What a system that forwards every tick would send: (bytes, deflated).
@@ -284,11 +311,12 @@ fn forwarded(options: &Options, day: &[Vec<Decimal>], socketio: bool) -> (u64, u
 fn report(
     options: &Options,
     day: &[Vec<Decimal>],
-    wire: u64,
-    received: &Received,
+    full: &Counted,
+    deltas: &Counted,
     real_secs: f64,
     environment: Environment,
 ) -> Report {
+    let (wire, received) = (full.wire, &full.received);
     // Per trading day, scaled when a shorter day ran.
     let scale = f64::from(TRADING_DAY_SECS) / f64::from(options.day_seconds);
     let per_day = |bytes: u64| bytes as f64 * scale / 1_000.0;
@@ -304,6 +332,16 @@ fn report(
         Comparison::new("… with permessage-deflate (estimated)", "KB", true)
             .goal("< 100 KB")
             .value("ours", Some(per_day(ours_deflated)))
+            .value("socketio", Some(per_day(socketio_deflated)))
+            .value("baseline", Some(per_day(baseline_deflated))),
+        Comparison::new("… with field deltas (our clients' default)", "KB", true)
+            .goal("< 100 KB")
+            .value("ours", Some(per_day(deltas.wire)))
+            .value("socketio", Some(per_day(socketio)))
+            .value("baseline", Some(per_day(baseline))),
+        Comparison::new("… with field deltas and permessage-deflate (estimated)", "KB", true)
+            .goal("< 100 KB")
+            .value("ours", Some(per_day(deltas.received.deflated_bytes)))
             .value("socketio", Some(per_day(socketio_deflated)))
             .value("baseline", Some(per_day(baseline_deflated))),
         Comparison::new("messages per user per trading day", "messages", true)
@@ -322,6 +360,12 @@ fn report(
             received.payload_bytes as f64 / received.messages.max(1) as f64,
             "bytes",
         ),
+        Figure::new("ours with field deltas: bytes on the wire", deltas.wire as f64, "bytes"),
+        Figure::new(
+            "ours with field deltas: mean message size",
+            deltas.received.payload_bytes as f64 / deltas.received.messages.max(1) as f64,
+            "bytes",
+        ),
         Figure::new("real seconds for the simulated day", real_secs, "s"),
         Figure::new(
             "achieved speedup (simulated s / real s)",
@@ -329,16 +373,19 @@ fn report(
             "×",
         ),
     ];
-    let ours_kb = per_day(wire);
+    let goal = |name: &str, kb: f64| Goal {
+        name: name.to_owned(),
+        target: GOAL_BYTES / 1_000.0,
+        value: kb,
+        met: kb * 1_000.0 < GOAL_BYTES,
+    };
     Report {
         figures,
         comparisons,
-        goals: vec![Goal {
-            name: "ours KB per user per trading day, BRIEF §7".to_owned(),
-            target: GOAL_BYTES / 1_000.0,
-            value: ours_kb,
-            met: ours_kb * 1_000.0 < GOAL_BYTES,
-        }],
+        goals: vec![
+            goal("ours KB per user per trading day (full objects), BRIEF §7", per_day(wire)),
+            goal("ours KB per user per trading day (field deltas), BRIEF §7", per_day(deltas.wire)),
+        ],
         notes: vec![
             format!(
                 "One user, {} positions, {} simulated seconds (scaled to a {TRADING_DAY_SECS} s day where shorter) of one tick per second per symbol: a seeded random walk (seed {}, {:.1} % daily volatility, cent prices). Speedup {}×: THROTTLE_WINDOW_MS={} and DIFF_SETTLE_MS={} on the gateway; one signed batch per simulated second to the price-ticks function.",
@@ -350,7 +397,7 @@ fn report(
                 (WINDOW_MS / options.speedup).max(1),
                 (SETTLE_MS / options.speedup).max(1),
             ),
-            "ours: bytes counted below the WebSocket from `subscribed` on (position and account updates, batches, pings). Peer and baseline: computed, not run — they do not throttle, so each of the day's ticks is one position_update frame (Socket.IO adds its `42[\"portfolio\",…]` wrapper and a ping every 25 s).".to_owned(),
+            "ours: bytes counted below the WebSocket from `subscribed` on (position and account updates, batches, pings), for two connections of the user in the same run: one with full objects, one subscribed with `deltas`. Peer and baseline: computed, not run — they do not throttle, so each of the day's ticks is one position_update frame (Socket.IO adds its `42[\"portfolio\",…]` wrapper and a ping every 25 s).".to_owned(),
             "permessage-deflate: our gateway does not negotiate it; the figure is an estimate (one DEFLATE stream, sync flush per message, context takeover).".to_owned(),
         ],
         ..Report::comparing("bandwidth", environment, options)

@@ -67,6 +67,10 @@ pub struct Flags {
     /// Ticks sent, one per round.
     #[arg(long, default_value_t = DEFAULT_ROUNDS)]
     pub rounds: usize,
+    /// Our holders subscribe with field deltas (and resolve them, as our
+    /// clients do); full objects otherwise.
+    #[arg(long)]
+    pub deltas: bool,
     /// Which systems, on which Redis.
     #[command(flatten)]
     pub under: Under,
@@ -122,7 +126,7 @@ impl Measured {
 pub async fn run(options: &Options) -> Result<Report, Error> {
     let options = options.effective()?;
     require_open_files(options.connected())?;
-    let settings = Settings::with_capacity(options.connected());
+    let settings = Settings { deltas: options.deltas, ..Settings::with_capacity(options.connected()) };
     let (measured, environment) =
         options.under.each(&settings, async |system, target| measure(&options, system, target).await).await?;
     Ok(report(&options, &measured, environment))

@@ -248,3 +248,25 @@ fn accounts_valued_at_different_times_do_not_differ() {
     b.account = None;
     assert_eq!(a.differences(&b), 1);
 }
+
+#[test]
+fn deltas_resolve_over_what_the_state_holds() {
+    use common::protocol::delta::{DeltaMessage, MissingBase, Partial, PositionDelta};
+    let mut state = PortfolioState::default();
+    let held = position("AAPL", 10);
+    state.apply(at(3, conformance::position(&user(), "AAPL", 10, 12_000)), 50);
+    let mut moved = held.clone();
+    moved.current_price = conformance::dec(12_500);
+    let delta = PositionDelta::between(&held, &moved).expect("a delta");
+    let message = state
+        .resolve(DeltaMessage::PositionUpdate(Partial::new(user(), conformance::ts(), 4, delta.clone())))
+        .expect("resolves");
+    assert!(state.apply(message, 50));
+    assert_eq!(state.positions.values().next(), Some(&moved));
+    assert_eq!(state.seq, 4);
+    // A delta of a symbol the state does not hold is refused.
+    let mut unknown = delta;
+    unknown.symbol = Symbol::new("MSFT").expect("symbol");
+    let refused = state.resolve(DeltaMessage::PositionUpdate(Partial::new(user(), conformance::ts(), 5, unknown)));
+    assert_eq!(refused, Err(MissingBase));
+}

@@ -116,3 +116,41 @@ async fn a_live_client_reconciles_without_differences_and_keeps_its_link() {
     client.close().await;
     gateway.stop().await;
 }
+
+/// Two clients of one user, one with field deltas (the default) and one
+/// without, end at the same state as the log; the delta client reads fewer
+/// bytes for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deltas_reach_the_same_state_in_fewer_bytes() {
+    let log = memory_log();
+    let gateway = Gateway::start(log.clone(), &EXACT).await;
+    let dana = user("dana");
+    publish(&log, conformance::account(&dana, 100), "a-0").await;
+    let with = Client::connect(config(&gateway.url(), "dana")).expect("client");
+    let mut plain = config(&gateway.url(), "dana");
+    plain.deltas = false;
+    let without = Client::connect(plain).expect("client");
+    for client in [&with, &without] {
+        client.wait_for_status(WAIT, |s| s == Status::Live).await.expect("live");
+    }
+    let mut last = 0;
+    for i in 0..40i64 {
+        // Price moves on two symbols and the account, between urgent orders.
+        let event = match i % 4 {
+            0 | 1 => conformance::position(&dana, ["AAPL", "MSFT"][(i % 2) as usize], 10, 10_000 + 100 * i),
+            2 => conformance::account(&dana, 1_000 + i),
+            _ => conformance::order(&dana, &format!("o-{i}"), OrderStatus::Accepted),
+        };
+        last = publish(&log, event, &format!("e-{i}")).await;
+    }
+    let expected = server_state(&log, &dana).await;
+    for client in [&with, &without] {
+        assert_eq!(client.wait_for(WAIT, |s| s.seq >= last).await.expect("caught up"), expected);
+        assert_eq!(client.metrics().decode_errors, 0);
+    }
+    let (delta_bytes, full_bytes) = (with.metrics().bytes_received, without.metrics().bytes_received);
+    assert!(delta_bytes < full_bytes, "deltas {delta_bytes} B, full {full_bytes} B");
+    with.close().await;
+    without.close().await;
+    gateway.stop().await;
+}

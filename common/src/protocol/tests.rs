@@ -247,11 +247,21 @@ fn every_client_message_round_trips() {
             channels: vec![Channel::Positions, Channel::Orders, Channel::Account],
             since: None,
             epoch: None,
+            deltas: false,
         },
         json!({ "type": "subscribe", "channels": ["positions", "orders", "account"] }),
     );
     assert_client_wire(
-        ClientMessage::Subscribe { channels: vec![Channel::Trades], since: Some(1041), epoch: Some("01HZX3".into()) },
+        ClientMessage::Subscribe { channels: vec![Channel::Positions], since: None, epoch: None, deltas: true },
+        json!({ "type": "subscribe", "channels": ["positions"], "deltas": true }),
+    );
+    assert_client_wire(
+        ClientMessage::Subscribe {
+            channels: vec![Channel::Trades],
+            since: Some(1041),
+            epoch: Some("01HZX3".into()),
+            deltas: false,
+        },
         json!({ "type": "subscribe", "channels": ["trades"], "since": 1041, "epoch": "01HZX3" }),
     );
     assert_client_wire(
@@ -286,6 +296,7 @@ fn decodes_the_notes_messages_and_lenient_forms() {
             channels: vec![Channel::Positions, Channel::Orders, Channel::Account],
             since: None,
             epoch: None,
+            deltas: false,
         })
     );
     assert_eq!(
@@ -299,7 +310,7 @@ fn decodes_the_notes_messages_and_lenient_forms() {
     );
     assert_eq!(
         decode_client(r#"{"channels":[],"since":null,"type":"subscribe","extra":{"a":[1]}}"#),
-        Ok(ClientMessage::Subscribe { channels: vec![], since: None, epoch: None })
+        Ok(ClientMessage::Subscribe { channels: vec![], since: None, epoch: None, deltas: false })
     );
     // A float ping id (performance.now()) is echoed as given.
     let Ok(ClientMessage::Ping { id: Some(id) }) = decode_client(r#"{"type":"ping","id":1234.5}"#) else {
@@ -466,7 +477,7 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
     ]);
     prop_oneof![
         (prop::collection::vec(channel(), 0..6), any::<Option<u64>>(), epoch.clone())
-            .prop_map(|(channels, since, epoch)| ClientMessage::Subscribe { channels, since, epoch }),
+            .prop_map(|(channels, since, epoch)| ClientMessage::Subscribe { channels, since, epoch, deltas: false }),
         prop::collection::vec(channel(), 0..6).prop_map(|channels| ClientMessage::Unsubscribe { channels }),
         (any::<u64>(), epoch).prop_map(|(since_sequence, epoch)| ClientMessage::CatchUp { since_sequence, epoch }),
         ping_id.prop_map(|id| ClientMessage::Ping { id }),

@@ -269,7 +269,7 @@ async fn a_marks_updates_share_one_leading_edge() {
         let updates = vec![position("AAPL", 10_000 + 1_000 * round), conformance::account(&user(), 1_000 + round)];
         let out = throttle.push_derived(Instant::now(), 7, updates);
         match &out[..] {
-            [Output::Single { event: Event::PositionUpdate(_), stored: p, derived: true }, Output::Single { event: Event::AccountUpdate(_), stored: a, derived: true }] =>
+            [Output::Single { event: Event::PositionUpdate(_), stored: p, derived: true, .. }, Output::Single { event: Event::AccountUpdate(_), stored: a, derived: true, .. }] =>
             {
                 assert_eq!((p.seq, a.seq), (7, 7), "round {round}");
             }
@@ -278,4 +278,39 @@ async fn a_marks_updates_share_one_leading_edge() {
         assert_eq!(throttle.deadline(), None, "nothing pending, nothing held");
         advance(Duration::from_millis(1_300)).await;
     }
+}
+
+/// With bases on, each output carries the values it replaces as last
+/// delivered: nothing for a first value, the previous one after.
+#[tokio::test(start_paused = true)]
+async fn outputs_carry_the_values_they_replace_when_asked() {
+    let mut throttle = Throttle::new(ThrottleConfig::default());
+    throttle.set_bases(true);
+    let first = throttle.push_derived(Instant::now(), 1, vec![position("AAPL", 10_000)]);
+    match &first[..] {
+        [Output::Single { bases: Some(bases), .. }] => assert!(bases.positions.is_empty(), "{bases:?}"),
+        other => panic!("one single with bases, got {other:?}"),
+    }
+    advance(Duration::from_millis(1_100)).await;
+    let second = throttle.push_derived(Instant::now(), 1, vec![position("AAPL", 11_000)]);
+    match &second[..] {
+        [Output::Single { bases: Some(bases), .. }] => {
+            let base = bases.position(&common::event::Symbol::new("AAPL").expect("symbol")).expect("a base");
+            assert_eq!(base.current_price, Decimal::new(10_000, 2));
+        }
+        other => panic!("one single with bases, got {other:?}"),
+    }
+    // Inside the window it is batched; the batch carries the base too.
+    throttle.push_derived(Instant::now(), 1, vec![position("AAPL", 12_000)]);
+    advance(Duration::from_millis(1_100)).await;
+    match throttle.tick(Instant::now()) {
+        Some(Output::Batch { bases: Some(bases), .. }) => {
+            assert_eq!(bases.positions[0].current_price, Decimal::new(11_000, 2))
+        }
+        other => panic!("a batch with bases, got {other:?}"),
+    }
+    throttle.set_bases(false);
+    advance(Duration::from_millis(1_100)).await;
+    let off = throttle.push_derived(Instant::now(), 1, vec![position("AAPL", 13_000)]);
+    assert!(matches!(&off[..], [Output::Single { bases: None, .. }]), "{off:?}");
 }

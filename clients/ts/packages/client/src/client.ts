@@ -9,7 +9,7 @@
 
 import { BACKOFF_DEFAULTS, cappedDelay, reconnectDelay, restartDelay, type BackoffOptions } from "./backoff.js";
 import { reconnectAfter } from "./close.js";
-import { PortfolioState, type Change, type PortfolioView, type RestMerge } from "./state.js";
+import { MissingBase, PortfolioState, type Change, type PortfolioView, type RestMerge } from "./state.js";
 import {
   CHANNELS,
   Health,
@@ -59,6 +59,8 @@ export interface PortfolioClientOptions {
   token?: string | (() => string | undefined);
   /** The channels to subscribe to; default all four. */
   channels?: readonly Channel[];
+  /** Ask for field deltas (docs/protocol.md, "Field deltas"); default true. The state merges them. */
+  deltas?: boolean;
   /** Opens the socket; default `new WebSocket(url, [], { headers })` with the global `WebSocket`. */
   socket?: SocketFactory;
   /** Default the global `fetch`. */
@@ -186,7 +188,7 @@ export class PortfolioClient {
     deadLinks: 0,
   };
   private readonly options: Required<
-    Omit<PortfolioClientOptions, "token" | "channels" | "onMessage" | "backoff" | "baseUrl">
+    Omit<PortfolioClientOptions, "token" | "channels" | "onMessage" | "backoff" | "baseUrl" | "deltas">
   > & { backoff: BackoffOptions };
   private readonly base: string;
   private readonly wsUrl: string;
@@ -280,7 +282,9 @@ export class PortfolioClient {
     const added = channels.filter((c) => !this.channels.includes(c));
     if (added.length === 0) return;
     this.channels = CHANNELS.filter((c) => this.channels.includes(c) || added.includes(c));
-    if (this.session?.live) this.send(this.session, { type: "subscribe", channels: this.channels });
+    if (this.session?.live) {
+      this.send(this.session, { type: "subscribe", channels: this.channels, deltas: this.config.deltas ?? true });
+    }
   }
 
   /** Drops channels and what they delivered. */
@@ -336,6 +340,7 @@ export class PortfolioClient {
     socket.onopen = () => {
       session.lastHeard = Date.now();
       const subscribe: ClientMessage = { type: "subscribe", channels: this.channels };
+      if (this.config.deltas ?? true) subscribe.deltas = true;
       if (this.state.resumable) {
         subscribe.since = this.state.seq;
         if (this.state.epoch !== undefined) subscribe.epoch = this.state.epoch;
@@ -407,7 +412,17 @@ export class PortfolioClient {
       default:
         this.stats.events += 1;
     }
-    const change = this.state.apply(message);
+    let change: Change;
+    try {
+      change = this.state.apply(message);
+    } catch (error) {
+      if (!(error instanceof MissingBase)) throw error;
+      // The gateway sends full objects first; a delta without one means the
+      // state cannot be trusted: resume (its batch is full).
+      this.stats.invalid += 1;
+      this.options.logger.warn("Delta without a base; resuming.", { error: error.message });
+      return this.end(session, { kind: "failed", why: error.message });
+    }
     if (message.type === "subscribed" && !session.live) {
       session.live = true;
       this.wentLive(session);

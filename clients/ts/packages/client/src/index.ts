@@ -9,7 +9,7 @@ export type {
   SocketLike,
   Status,
 } from "./client.js";
-export { PortfolioState, DEFAULT_MAX_TRADES, isClosedOrder, isClosedPosition } from "./state.js";
+export { MissingBase, PortfolioState, DEFAULT_MAX_TRADES, isClosedOrder, isClosedPosition } from "./state.js";
 export type { Change, PortfolioView, RestMerge } from "./state.js";
 export { BACKOFF_DEFAULTS, cappedDelay, reconnectDelay, restartDelay } from "./backoff.js";
 export type { BackoffOptions } from "./backoff.js";

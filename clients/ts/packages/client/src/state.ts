@@ -10,10 +10,18 @@
 // - a position with quantity "0" is closed, an order with a closed status
 //   leaves the open set, trades are kept newest first, unique, bounded.
 
+import * as v from "valibot";
 import {
+  Account as AccountSchema,
   CHANNELS,
   CLOSED_ORDER_STATUSES,
+  Position as PositionSchema,
   type Account,
+  isDelta,
+  type AccountDelta,
+  type DeltaServerMessage,
+  type FullServerMessage,
+  type PositionDelta,
   type Channel,
   type Order,
   type Position,
@@ -61,6 +69,13 @@ export interface RestMerge extends Change {
 }
 
 const NOTHING: Change = { channels: new Set(), replaced: false };
+
+/** A delta named a position or account the state does not hold in full. */
+export class MissingBase extends Error {
+  constructor(what: string) {
+    super(`a delta of ${what} without the full object it applies to`);
+  }
+}
 const CLOSED = new Set<string>(CLOSED_ORDER_STATUSES);
 
 export function isClosedPosition(position: Position): boolean {
@@ -109,8 +124,14 @@ export class PortfolioState {
     return this.cached;
   }
 
-  /** Merges one message from the socket. */
-  apply(message: ServerMessage): Change {
+  /**
+   * Merges one message from the socket. Deltas (`"delta": true`) merge
+   * over what the state holds (`{...old, ...update}`); one of a position or
+   * account it does not hold throws {@link MissingBase}, changing nothing.
+   */
+  apply(delivered: ServerMessage): Change {
+    if (isDelta(delivered)) return this.applyDelta(delivered);
+    const message: FullServerMessage = delivered;
     switch (message.type) {
       case "snapshot":
         this.replace(message.epoch, message.seq, message.data);
@@ -149,6 +170,39 @@ export class PortfolioState {
       case "error":
         return NOTHING;
     }
+  }
+
+  private applyDelta(message: DeltaServerMessage): Change {
+    switch (message.type) {
+      case "position_update": {
+        const position = this.mergePosition(message.data);
+        return this.advance(message.seq, () => this.putPosition(position), ["positions"]);
+      }
+      case "account_update": {
+        const account = this.mergeAccount(message.data);
+        return this.advance(message.seq, () => (this.account = account), ["account"]);
+      }
+      case "batch": {
+        const { orders, trades } = message.data;
+        // Everything is resolved before anything changes.
+        const positions = message.data.positions.map((p) => this.mergePosition(p));
+        const account = message.data.account && this.mergeAccount(message.data.account);
+        const full: FullServerMessage = { ...message, delta: false, data: { positions, orders, account, trades } };
+        return this.apply(full);
+      }
+    }
+  }
+
+  private mergePosition(delta: PositionDelta): Position {
+    const merged = v.safeParse(PositionSchema, { ...this.positions.get(delta.symbol), ...delta });
+    if (!merged.success) throw new MissingBase(`position ${delta.symbol}`);
+    return merged.output;
+  }
+
+  private mergeAccount(delta: AccountDelta): Account {
+    const merged = v.safeParse(AccountSchema, { ...this.account, ...delta });
+    if (!merged.success) throw new MissingBase("the account");
+    return merged.output;
   }
 
   /**

@@ -99,15 +99,57 @@ export const Trade = v.object({
 });
 export type Trade = v.InferOutput<typeof Trade>;
 
-function envelope<const T extends string, D extends v.GenericSchema>(type: T, data: D) {
+function envelopeOf<const T extends string, D extends v.GenericSchema, M extends v.GenericSchema>(
+  type: T,
+  data: D,
+  delta: M,
+) {
   return v.object({
     type: v.literal(type),
     seq: v.optional(Seq),
     timestamp: Timestamp,
     userId: v.string(),
+    delta,
     data,
   });
 }
+
+/** An event's envelope: full objects (`delta` absent or `false`). */
+function envelope<const T extends string, D extends v.GenericSchema>(type: T, data: D) {
+  return envelopeOf(type, data, v.optional(v.literal(false)));
+}
+
+/** A message marked `"delta": true`: its positions and account carry only changed fields. */
+function deltaEnvelope<const T extends string, D extends v.GenericSchema>(type: T, data: D) {
+  return envelopeOf(type, data, v.literal(true));
+}
+
+/** A position's changed fields (docs/protocol.md, "Field deltas"); `symbol` always. */
+export const PositionDelta = v.object({
+  symbol: v.string(),
+  quantity: v.optional(Decimal),
+  currentPrice: v.optional(Decimal),
+  entryPrice: v.optional(Decimal),
+  unrealizedPnl: v.optional(Decimal),
+  unrealizedPnlPercent: v.optional(Decimal),
+  marketValue: v.optional(Decimal),
+  side: v.optional(v.picklist(["long", "short"])),
+  strategyId: v.optional(v.string()),
+  openedAt: v.optional(Timestamp),
+});
+export type PositionDelta = v.InferOutput<typeof PositionDelta>;
+
+/** An account's changed fields; `timestamp` always. */
+export const AccountDelta = v.object({
+  equity: v.optional(Decimal),
+  buyingPower: v.optional(Decimal),
+  cash: v.optional(Decimal),
+  portfolioValue: v.optional(Decimal),
+  dayPnl: v.optional(Decimal),
+  dayPnlPercent: v.optional(Decimal),
+  timestamp: Timestamp,
+});
+export type AccountDelta = v.InferOutput<typeof AccountDelta>;
 
 const BatchData = v.object({
   positions: v.optional(v.array(Position), []),
@@ -135,12 +177,19 @@ export const ERROR_CODES = [
   "internal",
 ] as const;
 
+const DeltaBatchData = v.object({
+  positions: v.optional(v.array(PositionDelta), []),
+  orders: v.optional(v.array(Order), []),
+  account: v.optional(AccountDelta),
+  trades: v.optional(v.array(Trade), []),
+});
+
 export const ServerMessage = v.variant("type", [
-  envelope("position_update", Position),
+  v.variant("delta", [envelope("position_update", Position), deltaEnvelope("position_update", PositionDelta)]),
   envelope("order_update", Order),
-  envelope("account_update", Account),
+  v.variant("delta", [envelope("account_update", Account), deltaEnvelope("account_update", AccountDelta)]),
   envelope("trade_executed", Trade),
-  envelope("batch", BatchData),
+  v.variant("delta", [envelope("batch", BatchData), deltaEnvelope("batch", DeltaBatchData)]),
   v.object({
     type: v.literal("subscribed"),
     channels: v.array(Channel),
@@ -166,6 +215,14 @@ export const ServerMessage = v.variant("type", [
   }),
 ]);
 export type ServerMessage = v.InferOutput<typeof ServerMessage>;
+/** A message whose positions and account carry only changed fields. */
+export type DeltaServerMessage = Extract<ServerMessage, { delta: true }>;
+/** Every other message: full objects only. */
+export type FullServerMessage = Exclude<ServerMessage, { delta: true }>;
+
+export function isDelta(message: ServerMessage): message is DeltaServerMessage {
+  return "delta" in message && message.delta === true;
+}
 /** The four events of the design note. */
 export type EventMessage = Extract<
   ServerMessage,
@@ -192,7 +249,7 @@ export type Health = v.InferOutput<typeof Health>;
 
 /** What the client sends (docs/protocol.md, "Client → server"). */
 export type ClientMessage =
-  | { type: "subscribe"; channels: Channel[]; since?: number; epoch?: string }
+  | { type: "subscribe"; channels: Channel[]; since?: number; epoch?: string; deltas?: boolean }
   | { type: "unsubscribe"; channels: Channel[] }
   | { type: "catch_up"; since_sequence: number; epoch?: string }
   | { type: "ping"; id?: number | string };

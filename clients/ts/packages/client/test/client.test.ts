@@ -39,7 +39,9 @@ describe("PortfolioClient", () => {
     c.start();
     expect(sockets.last.url).toBe("ws://gateway.test/ws/portfolio");
     sockets.last.open();
-    expect(sockets.last.sent).toEqual([{ type: "subscribe", channels: ["positions", "orders", "account", "trades"] }]);
+    expect(sockets.last.sent).toEqual([
+      { type: "subscribe", channels: ["positions", "orders", "account", "trades"], deltas: true },
+    ]);
     live(sockets, 4);
     expect(statuses).toEqual(["live"]);
     expect(c.getView().seq).toBe(4);
@@ -71,7 +73,13 @@ describe("PortfolioClient", () => {
     expect(sockets.all).toHaveLength(2);
     sockets.last.open();
     expect(sockets.last.sent).toEqual([
-      { type: "subscribe", channels: ["positions", "orders", "account", "trades"], since: 2, epoch: "e1" },
+      {
+        type: "subscribe",
+        channels: ["positions", "orders", "account", "trades"],
+        deltas: true,
+        since: 2,
+        epoch: "e1",
+      },
     ]);
     // A failed attempt doubles the delay: 2 s + 0.5 s.
     sockets.last.serverClose(1006);
@@ -188,6 +196,18 @@ describe("PortfolioClient", () => {
     c.stop();
   });
 
+  it("resumes when a delta has no base", async () => {
+    const sockets = new Sockets();
+    const { c } = client(sockets);
+    c.start();
+    live(sockets, 1);
+    sockets.last.receive({ ...event("position_update", 2, { symbol: "AAPL", currentPrice: "1.00" }), delta: true });
+    expect(c.stats.invalid).toBe(1);
+    expect(c.getStatus()).toBe("reconnecting");
+    expect(c.getView().positions).toHaveLength(0);
+    c.stop();
+  });
+
   it("counts and drops invalid messages without throwing", () => {
     const sockets = new Sockets();
     const warnings: string[] = [];
@@ -237,7 +257,7 @@ describe("PortfolioClient", () => {
     c.start();
     live(sockets);
     c.subscribe(["account", "positions"]);
-    expect(sockets.last.sent.at(-1)).toEqual({ type: "subscribe", channels: ["positions", "account"] });
+    expect(sockets.last.sent.at(-1)).toEqual({ type: "subscribe", channels: ["positions", "account"], deltas: true });
     sockets.last.receive(event("position_update", 2, position("AAPL", "1", "10.00")));
     c.unsubscribe(["positions"]);
     expect(sockets.last.sent.at(-1)).toEqual({ type: "unsubscribe", channels: ["positions"] });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { PortfolioState, decodeServerMessage, type RestPortfolio, type ServerMessage } from "../src/index.js";
+import {
+  MissingBase,
+  PortfolioState,
+  decodeServerMessage,
+  type RestPortfolio,
+  type ServerMessage,
+} from "../src/index.js";
 import { account, event, order, position, rest, snapshot, trade } from "./fakes.js";
 
 function msg(value: unknown): ServerMessage {
@@ -66,6 +72,43 @@ describe("PortfolioState", () => {
     state.apply(msg(event("trade_executed", 2, at("early", "2026-01-03T15:30:45.000Z"))));
     state.apply(msg(event("trade_executed", 3, at("middle", "2026-01-03T15:30:46.000Z"))));
     expect(state.view().trades.map((t) => t.tradeId)).toEqual(["late", "middle", "early"]);
+  });
+
+  it("merges deltas over what it holds", () => {
+    const state = new PortfolioState();
+    state.apply(msg(event("position_update", 1, position("AAPL", "10", "100.00", { strategyId: "s1" }))));
+    state.apply(msg(event("account_update", 1, account("900.00"))));
+    state.apply(msg({ ...event("position_update", 2, { symbol: "AAPL", currentPrice: "101.00" }), delta: true }));
+    expect(state.view().positions[0]).toMatchObject({ quantity: "10", currentPrice: "101.00", strategyId: "s1" });
+    state.apply(
+      msg({
+        ...event("batch", 3, {
+          positions: [{ symbol: "AAPL", quantity: "0" }, { ...position("MSFT", "1", "5.00") }],
+          account: { equity: "950.00", timestamp: "2026-01-03T15:31:00.000Z" },
+        }),
+        delta: true,
+      }),
+    );
+    expect(state.view().positions.map((p) => p.symbol)).toEqual(["MSFT"]);
+    expect(state.view().account).toMatchObject({ equity: "950.00", cash: "500.00" });
+    expect(state.view().seq).toBe(3);
+  });
+
+  it("refuses a delta without a base, changing nothing", () => {
+    const state = new PortfolioState();
+    state.apply(msg(event("position_update", 1, position("AAPL", "10", "100.00"))));
+    const batch = msg({
+      ...event("batch", 2, {
+        positions: [
+          { symbol: "AAPL", currentPrice: "1.00" },
+          { symbol: "NEW", currentPrice: "2.00" },
+        ],
+      }),
+      delta: true,
+    });
+    expect(() => state.apply(batch)).toThrow(MissingBase);
+    expect(state.view().positions[0]?.currentPrice).toBe("100.00");
+    expect(state.view().seq).toBe(1);
   });
 
   it("merges a batch and reports its channels", () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { CLOSES, decodeServerMessage, reconnectAfter } from "../src/index.js";
+import { CLOSES, decodeServerMessage, isDelta, reconnectAfter } from "../src/index.js";
 
 const golden = (name: string): unknown =>
   JSON.parse(readFileSync(new URL(`./golden/${name}`, import.meta.url), "utf8"));
@@ -15,6 +15,32 @@ describe("wire types", () => {
       if (decoded.ok) types.add(decoded.message.type);
     }
     expect(types.size).toBe(9);
+  });
+
+  it("accept every delta message the Rust types write, and tell them from full ones", () => {
+    const deltas = golden("delta-messages.json") as unknown[];
+    for (const message of deltas) {
+      const decoded = decodeServerMessage(JSON.stringify(message));
+      expect(decoded, JSON.stringify(message)).toMatchObject({ ok: true });
+      if (decoded.ok) expect(isDelta(decoded.message)).toBe(true);
+    }
+    for (const message of golden("server-messages.json") as unknown[]) {
+      const decoded = decodeServerMessage(JSON.stringify(message));
+      if (decoded.ok) expect(isDelta(decoded.message)).toBe(false);
+    }
+  });
+
+  it("refuse a delta of a full type, and a partial object without the marker", () => {
+    const partial = {
+      type: "position_update",
+      seq: 1,
+      timestamp: "2026-01-03T15:30:45.123Z",
+      userId: "u",
+      data: { symbol: "AAPL", currentPrice: "1.00" },
+    };
+    expect(decodeServerMessage(JSON.stringify(partial)).ok).toBe(false);
+    expect(decodeServerMessage(JSON.stringify({ ...partial, delta: true })).ok).toBe(true);
+    expect(decodeServerMessage(JSON.stringify({ ...partial, type: "order_update", delta: true })).ok).toBe(false);
   });
 
   it("keep money as decimal strings", () => {
