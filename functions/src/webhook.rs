@@ -137,9 +137,11 @@ pub async fn handle(message: TradeUpdateMessage, deps: &Deps) -> Result<Outcome,
             deps.broker_call(broker.account(&checked.account)),
         )?;
         let previous = deps.index.positions(&[(user.clone(), symbol.clone())]).await?.pop().flatten();
+        let realized = realized_pnl(fill, message.order.side, previous.as_ref());
         let position = position_from(&message, fill, position, previous.as_ref())?;
         holds = Some(!position.is_closed());
-        events.push(NewEvent::new(trade_event(&message, fill, &user, now), format!("{}:trade", checked.stem)));
+        let trade = trade_event(&message, fill, realized, &user, now);
+        events.push(NewEvent::new(trade, format!("{}:trade", checked.stem)));
         events.push(NewEvent::new(envelope_position(position, &user, now), format!("{}:position", checked.stem)));
         events.push(NewEvent::new(account_event(&account, &user, now), format!("{}:account", checked.stem)));
     }
@@ -240,7 +242,22 @@ fn order_event(message: &TradeUpdateMessage, order_type: OrderType, user: &UserI
     ))
 }
 
-fn trade_event(message: &TradeUpdateMessage, fill: Fill, user: &UserId, now: Timestamp) -> Event {
+/// The realized P&L of a fill that reduces the position held before it (a
+/// sell of a long, a buy of a short): (price − entry) × the quantity it
+/// closes for a long, (entry − price) × it for a short, to the cent.
+/// `None` for a fill that opens or adds to a position, or when nothing was
+/// known to be held.
+fn realized_pnl(fill: Fill, side: OrderSide, previous: Option<&Position>) -> Option<Decimal> {
+    let held = previous.filter(|p| !p.is_closed())?;
+    let per_share = match (held.side, side) {
+        (PositionSide::Long, OrderSide::Sell) => fill.price - held.entry_price,
+        (PositionSide::Short, OrderSide::Buy) => held.entry_price - fill.price,
+        _ => return None,
+    };
+    Some(pnl::round_money(per_share * fill.qty.min(held.quantity)))
+}
+
+fn trade_event(message: &TradeUpdateMessage, fill: Fill, pnl: Option<Decimal>, user: &UserId, now: Timestamp) -> Event {
     Event::from(Envelope::new(
         user.clone(),
         now,
@@ -250,7 +267,7 @@ fn trade_event(message: &TradeUpdateMessage, fill: Fill, user: &UserId, now: Tim
             side: message.order.side,
             quantity: fill.qty,
             price: fill.price,
-            pnl: None,
+            pnl,
             executed_at: message.timestamp,
             strategy_id: None,
         },
@@ -385,6 +402,35 @@ mod tests {
             (PositionSide::Long, previous.entry_price, "0.00".to_owned())
         );
         assert_eq!(closed.strategy_id.as_deref(), Some("s-1"));
+    }
+
+    #[test]
+    fn a_reducing_fill_realizes_pnl_against_the_entry() {
+        let held = |side, quantity: i64| Position {
+            symbol: Symbol::new("AAPL").unwrap(),
+            quantity: Decimal::from(quantity),
+            current_price: Decimal::new(17_000, 2),
+            entry_price: Decimal::new(16_000, 2),
+            unrealized_pnl: Decimal::ZERO,
+            unrealized_pnl_percent: Decimal::ZERO,
+            market_value: Decimal::ZERO,
+            side,
+            strategy_id: None,
+            opened_at: None,
+        };
+        let fill = |qty: i64| Fill { price: Decimal::new(17_250, 2), qty: Decimal::from(qty) };
+        let long = held(PositionSide::Long, 10);
+        // Selling 4 of 10 at 172.50 bought at 160.00.
+        assert_eq!(realized_pnl(fill(4), OrderSide::Sell, Some(&long)).map(|d| d.to_string()), Some("50.00".into()));
+        // Selling more than held realizes only what closes.
+        assert_eq!(realized_pnl(fill(15), OrderSide::Sell, Some(&long)).map(|d| d.to_string()), Some("125.00".into()));
+        // A short covered above its entry loses.
+        let short = held(PositionSide::Short, 10);
+        assert_eq!(realized_pnl(fill(2), OrderSide::Buy, Some(&short)).map(|d| d.to_string()), Some("-25.00".into()));
+        // Opening or adding realizes nothing; nor does an unknown position.
+        assert_eq!(realized_pnl(fill(2), OrderSide::Buy, Some(&long)), None);
+        assert_eq!(realized_pnl(fill(2), OrderSide::Sell, None), None);
+        assert_eq!(realized_pnl(fill(2), OrderSide::Sell, Some(&held(PositionSide::Long, 0))), None);
     }
 
     #[test]

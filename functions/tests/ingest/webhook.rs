@@ -67,6 +67,7 @@ async fn a_fill_over_http_publishes_order_trade_position_and_account_once() {
     assert!(h.events(&bob).await.is_empty(), "another user sees nothing");
 }
 
+/// Closing a position realizes its P&L on the trade (issue 17).
 #[tokio::test]
 async fn a_fill_that_closes_the_position_publishes_quantity_zero_and_leaves_the_index() {
     let h = Harness::start().await;
@@ -90,6 +91,15 @@ async fn a_fill_that_closes_the_position_publishes_quantity_zero_and_leaves_the_
     };
     assert!(closed.data.is_closed());
     assert_eq!((closed.data.side, closed.data.entry_price), (PositionSide::Long, dec("170.25")));
+    // The sell realized (175.50 − 170.25) × 10; the buy that opened, nothing.
+    let pnls: Vec<Option<String>> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TradeExecuted(t) => Some(t.data.pnl.map(|p| p.to_string())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pnls, [None, Some("52.50".to_owned())]);
     assert!(h.snapshot(&alice).await.positions.is_empty());
     assert!(h.log.holders(&symbol_of("AAPL")).await.unwrap().is_empty());
 }
