@@ -82,8 +82,9 @@ pub struct SubmittedOrder {
     pub stop_price: Option<Decimal>,
 }
 
-/// Handles one completion.
-pub async fn handle(completion: Completion, deps: &Deps) -> Result<Outcome, Error> {
+/// The rules a completion must meet beyond its shape (ids, positive
+/// quantity and prices); a refusal names the field.
+pub fn check(completion: &Completion) -> Result<(), Error> {
     check_id("jobId", &completion.job_id, MAX_ID_LEN)?;
     check_id("orderId", &completion.order_id, MAX_ID_LEN)?;
     if let Some(broker_order_id) = &completion.broker_order_id {
@@ -93,7 +94,12 @@ pub async fn handle(completion: Completion, deps: &Deps) -> Result<Outcome, Erro
         return Err(Error::field("order.qty", "must be positive"));
     }
     check_positive("order.limitPrice", completion.order.limit_price)?;
-    check_positive("order.stopPrice", completion.order.stop_price)?;
+    check_positive("order.stopPrice", completion.order.stop_price)
+}
+
+/// Handles one completion.
+pub async fn handle(completion: Completion, deps: &Deps) -> Result<Outcome, Error> {
+    check(&completion)?;
     let event = NewEvent::new(order_event(&completion), format!("job:{}", completion.job_id));
     let outcome = publish_all(&*deps.log, std::slice::from_ref(&event)).await?;
     tracing::info!(

@@ -78,7 +78,10 @@ pub async fn handle(batch: TickBatch, deps: &Deps) -> Result<TickOutcome, Error>
     }
 }
 
-fn check(batch: &TickBatch, max_ticks: usize) -> Result<(), Error> {
+/// The rules a batch must meet beyond its shape (at most `max_ticks`
+/// ticks, positive prices; symbols are checked when decoded); a refusal
+/// names the tick.
+pub fn check(batch: &TickBatch, max_ticks: usize) -> Result<(), Error> {
     if batch.ticks.len() > max_ticks {
         return Err(Error::field("ticks", format!("at most {max_ticks} ticks per batch")));
     }

@@ -105,7 +105,7 @@ pub struct BrokerOrder {
 
 /// A trade update whose fields were checked.
 #[derive(Debug)]
-struct Checked {
+pub struct Checked {
     account: AccountId,
     order_type: OrderType,
     fill: Option<Fill>,
@@ -114,7 +114,7 @@ struct Checked {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Fill {
+pub(crate) struct Fill {
     price: Decimal,
     qty: Decimal,
 }
@@ -163,7 +163,10 @@ pub async fn handle(message: TradeUpdateMessage, deps: &Deps) -> Result<Outcome,
     Ok(outcome)
 }
 
-fn check(message: &TradeUpdateMessage) -> Result<Checked, Error> {
+/// The rules a trade update must meet beyond its shape (the account id,
+/// positive prices, a fill's price, quantity and execution id); a refusal
+/// names the field.
+pub fn check(message: &TradeUpdateMessage) -> Result<Checked, Error> {
     let account = AccountId::new(message.account_id.as_str())
         .ok_or_else(|| Error::field("account_id", "must be 1 to 128 printable ASCII characters"))?;
     if message.event.is_empty()
