@@ -84,13 +84,16 @@ impl Symbol {
     /// Checks and wraps a symbol.
     pub fn new(symbol: impl Into<String>) -> Result<Self, ModelError> {
         let symbol = symbol.into();
-        // Letters or digits at both ends: a symbol is never `..` or `/`,
+        // Letters or digits at both ends, and no empty or dots-only part
+        // between slashes: a symbol is never `..`, `/`, `A//B` or `A/../B`,
         // which would change the path of a broker request built from it.
         let ends = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+        let segment = |part: &str| !part.is_empty() && !part.bytes().all(|b| b == b'.');
         let valid = symbol.len() <= Self::MAX_LEN
             && ends(symbol.bytes().next())
             && ends(symbol.bytes().last())
-            && symbol.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'-'));
+            && symbol.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'-'))
+            && symbol.split('/').all(segment);
         if valid {
             Ok(Self(symbol))
         } else {

@@ -162,7 +162,11 @@ impl Config {
         // SQS deliveries need no signature; everything over HTTP does.
         let ingest_over_http = serves(Function::PriceTicks) || (serves(Function::QueueCompletions) && !lambda);
         let ingest_secret = signing_secret(source, vars::INGEST_SECRET, ingest_over_http)?;
-        let alpaca = if serves(Function::BrokerWebhook) { Some(alpaca(source)?) } else { None };
+        // Local HTTP without Alpaca keys is the no-broker mode: completions,
+        // ticks and non-fill trade updates work; fills answer 503
+        // `broker_not_configured`. A Lambda broker webhook needs the keys.
+        let keys = config::optional(source, vars::APCA_API_KEY_ID).is_some();
+        let alpaca = if serves(Function::BrokerWebhook) && (lambda || keys) { Some(alpaca(source)?) } else { None };
         let limits = Limits {
             broker_timeout: Duration::from_millis(config::parse_between_or(
                 source,
@@ -269,6 +273,18 @@ mod tests {
         let webhook = source(&[(vars::WEBHOOK_SECRET, SECRET), (vars::APCA_API_KEY_ID, "key")]);
         let error = Config::from_source(&webhook, &[Function::BrokerWebhook]).unwrap_err();
         assert_eq!(error.name(), vars::APCA_API_SECRET_KEY);
+    }
+
+    #[test]
+    fn local_http_without_alpaca_keys_is_the_no_broker_mode() {
+        let secrets = [(vars::WEBHOOK_SECRET, SECRET), (vars::INGEST_SECRET, SECRET)];
+        let local = Config::from_source(&source(&secrets), &Function::ALL).expect("starts without Alpaca keys");
+        assert!(local.alpaca.is_none());
+        // A Lambda broker webhook cannot work without them: refused at start.
+        let mut lambda = source(&secrets);
+        lambda.insert(vars::AWS_LAMBDA_RUNTIME_API.to_owned(), "127.0.0.1:9001".to_owned());
+        let error = Config::from_source(&lambda, &[Function::BrokerWebhook]).unwrap_err();
+        assert_eq!(error.name(), vars::APCA_API_KEY_ID);
     }
 
     #[test]

@@ -45,9 +45,7 @@ impl Deps {
 
     /// The broker, or an error saying it is not configured here.
     pub(crate) fn broker(&self) -> Result<&dyn Broker, Error> {
-        self.broker
-            .as_deref()
-            .ok_or_else(|| Error::Broker(BrokerError::Refused("no broker is configured in this process".into())))
+        self.broker.as_deref().ok_or(Error::NoBroker)
     }
 
     /// Runs one broker call under the broker timeout.

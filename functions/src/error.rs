@@ -49,6 +49,10 @@ pub enum Error {
     /// The broker API did not answer within the configured time.
     #[error("broker did not answer within {0:?}")]
     BrokerTimeout(Duration),
+    /// This process runs without a broker (no-broker mode: local HTTP
+    /// without Alpaca keys), and the request needs one (a fill).
+    #[error("no broker is configured in this process")]
+    NoBroker,
     /// No route here.
     #[error("no such route")]
     NotFound,
@@ -100,7 +104,8 @@ impl Error {
             Error::UnknownAccount => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Log(LogError::Unavailable(_))
             | Error::Broker(BrokerError::Unavailable(_))
-            | Error::BrokerTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | Error::BrokerTimeout(_)
+            | Error::NoBroker => StatusCode::SERVICE_UNAVAILABLE,
             Error::Broker(BrokerError::Refused(_) | BrokerError::Malformed(_)) => StatusCode::BAD_GATEWAY,
             Error::Log(LogError::InvalidEvent(_) | LogError::Corrupt(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::NotFound => StatusCode::NOT_FOUND,
@@ -117,6 +122,7 @@ impl Error {
             Error::UnknownAccount => "unknown_account",
             Error::Log(LogError::Unavailable(_)) => "event_log_unavailable",
             Error::Broker(BrokerError::Unavailable(_)) | Error::BrokerTimeout(_) => "broker_unavailable",
+            Error::NoBroker => "broker_not_configured",
             Error::Broker(_) => "broker_error",
             Error::Log(_) => "internal",
             Error::NotFound => "not_found",
@@ -144,6 +150,12 @@ impl Error {
                 ("the broker API is unavailable; retry later".to_owned(), None)
             }
             Error::Broker(_) => ("the broker API answered with an error".to_owned(), None),
+            Error::NoBroker => (
+                "no broker is configured here (no-broker mode: APCA_API_KEY_ID is not set), so fills cannot be \
+                 processed; set the Alpaca keys and restart"
+                    .to_owned(),
+                None,
+            ),
             Error::Log(_) => ("internal error".to_owned(), None),
             Error::NotFound => ("no such route".to_owned(), None),
             Error::MethodNotAllowed => ("method not allowed on this route".to_owned(), None),
@@ -189,6 +201,7 @@ mod tests {
             (Error::Broker(BrokerError::Unavailable("reset".into())), 503, "broker_unavailable"),
             (Error::BrokerTimeout(Duration::from_secs(1)), 503, "broker_unavailable"),
             (Error::Broker(BrokerError::Refused("401".into())), 502, "broker_error"),
+            (Error::NoBroker, 503, "broker_not_configured"),
             (Error::Log(LogError::Corrupt("bad json".into())), 500, "internal"),
         ];
         for (error, status, code) in cases {

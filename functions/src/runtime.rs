@@ -59,6 +59,12 @@ async fn connect(config: &Config) -> anyhow::Result<Deps> {
         .await
         .with_context(|| format!("cannot open the event log ({:?})", config.backend))?;
     let mut deps = Deps::new(store);
+    if config.alpaca.is_none() && !config.lambda {
+        tracing::warn!(
+            "No-broker mode (APCA_API_KEY_ID is not set): completions and ticks work; broker fills answer 503 \
+             broker_not_configured."
+        );
+    }
     if let Some(alpaca) = config.alpaca.clone() {
         let secret = String::from_utf8(alpaca.secret.into_bytes())
             .map_err(|_| anyhow::anyhow!("APCA_API_SECRET_KEY: expected text (value not shown)"))?;

@@ -151,7 +151,9 @@ fn invalid_user_id_is_refused() {
 
 #[test]
 fn invalid_symbol_is_refused() {
-    for bad in ["", "AAPL{x}", "A B", "$AAPL", "..", "/", "-A", "A.", "BRK/", "./AAPL"] {
+    for bad in
+        ["", "AAPL{x}", "A B", "$AAPL", "..", "/", "-A", "A.", "BRK/", "./AAPL", "A//B", "A/../B", "A/./B", "A/.../B"]
+    {
         let input = with(POSITION_UPDATE, "/data/symbol", json!(bad));
         assert!(parse(&input).is_err(), "{bad:?} was accepted");
     }
@@ -159,6 +161,7 @@ fn invalid_symbol_is_refused() {
     assert!(Symbol::new("BTC/USD").is_ok());
     assert!(Symbol::new("A").is_ok());
     assert!(Symbol::new("A-B.C").is_ok());
+    assert!(Symbol::new("A..B").is_ok(), "dots inside a part change no path");
 }
 
 #[test]

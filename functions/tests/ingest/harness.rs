@@ -48,13 +48,24 @@ impl Harness {
     }
 
     pub(crate) async fn with_limits(limits: Limits) -> Self {
+        Self::build(limits, true).await
+    }
+
+    /// The no-broker mode of local runs: no Alpaca keys, no broker.
+    pub(crate) async fn without_broker() -> Self {
+        Self::build(Limits { broker_timeout: BROKER_TIMEOUT, ..Limits::default() }, false).await
+    }
+
+    async fn build(limits: Limits, with_broker: bool) -> Self {
         let redis = RedisServer::start();
         let log = RedisLog::connect(&redis.url(), LogSettings::default(), REDIS_TIMEOUT).await.expect("connect");
         let alpaca = FakeAlpaca::start().await;
-        let broker = AlpacaBroker::new(&alpaca.base_url(), KEY_ID, SECRET).expect("broker client");
         let flaky = Arc::new(FlakyLog::new(log.clone()));
-        let deps = Deps { log: flaky.clone(), index: Arc::new(log.clone()), broker: None, limits }
-            .with_broker(Arc::new(broker));
+        let mut deps = Deps { log: flaky.clone(), index: Arc::new(log.clone()), broker: None, limits };
+        if with_broker {
+            let broker = AlpacaBroker::new(&alpaca.base_url(), KEY_ID, SECRET).expect("broker client");
+            deps = deps.with_broker(Arc::new(broker));
+        }
         let state = AppState::new(
             deps,
             &Function::ALL,

@@ -311,3 +311,22 @@ async fn money_and_prices_are_written_normalised() {
     let fields = ["equity", "cash", "buyingPower", "portfolioValue", "dayPnl"].map(|f| account[f].as_str());
     assert_eq!(fields, [Some("10005.00"), Some("5000.00"), Some("20000.10"), Some("10005.00"), Some("4.50")]);
 }
+
+/// No Alpaca keys on a local run: a fill is refused with a clear 503 and
+/// publishes nothing; updates that need no broker still go through.
+#[tokio::test]
+async fn without_a_broker_fills_are_refused_clearly_and_other_updates_pass() {
+    let h = Harness::without_broker().await;
+    let alice = user("alice");
+    h.link("acct-alice", &alice).await;
+    let body = fill("acct-alice", "exec-1");
+    let (status, answer) = h.send(PATH, &body, Some(sign(WEBHOOK_SECRET, &body))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(answer["error"]["code"], "broker_not_configured", "{answer}");
+    assert!(answer["error"]["message"].as_str().is_some_and(|m| m.contains("APCA_API_KEY_ID")), "{answer}");
+    assert!(h.events(&alice).await.is_empty(), "nothing published");
+    let accepted = trade_update("acct-alice", "new", None, order("new", "0"));
+    let (status, _) = h.send(PATH, &accepted, Some(sign(WEBHOOK_SECRET, &accepted))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(types(&h.events(&alice).await), ["order_update"]);
+}
