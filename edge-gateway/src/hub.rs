@@ -173,7 +173,8 @@ struct Forms {
     channel: Channel,
     full: Utf8Bytes,
     delta: Option<Utf8Bytes>,
-    keys: Vec<Key>,
+    /// What it updates, when a connection may take deltas.
+    key: Option<Key>,
     kind: &'static str,
     at: Timestamp,
 }
@@ -184,11 +185,12 @@ impl Forms {
         if !conn.channels.contains(self.channel) {
             return None;
         }
+        let keys = self.key.as_slice();
         let text = match &self.delta {
-            Some(delta) if conn.takes_delta(&self.keys) => delta.clone(),
+            Some(delta) if conn.takes_delta(keys) => delta.clone(),
             _ => self.full.clone(),
         };
-        conn.holds(&self.keys);
+        conn.holds(keys);
         Some(text)
     }
 }
@@ -497,13 +499,15 @@ impl Hub {
         let Output::Single { event, stored, derived, bases } = output else { return None };
         let full =
             if derived { encode_json(&event, event.type_name()) } else { Utf8Bytes::try_from(stored.json).ok() }?;
+        // Bases come only while a connection wants deltas: without them no
+        // key is needed (nothing is cloned on the common path).
+        let key = bases.as_ref().and_then(|_| match &event {
+            Event::PositionUpdate(e) => Some(Key::Position(e.data.symbol.clone())),
+            Event::AccountUpdate(_) => Some(Key::Account),
+            Event::OrderUpdate(_) | Event::TradeExecuted(_) => None,
+        });
         let delta = bases.and_then(|bases| delta_text(&self.user, &event, stored.seq, &bases));
-        let keys = match &event {
-            Event::PositionUpdate(e) => vec![Key::Position(e.data.symbol.clone())],
-            Event::AccountUpdate(_) => vec![Key::Account],
-            Event::OrderUpdate(_) | Event::TradeExecuted(_) => Vec::new(),
-        };
-        Some(Forms { channel: event.channel(), full, delta, keys, kind: event.type_name(), at: event.timestamp() })
+        Some(Forms { channel: event.channel(), full, delta, key, kind: event.type_name(), at: event.timestamp() })
     }
 
     /// Follows the marks of the symbols the book holds, and only those.
@@ -586,46 +590,47 @@ impl Hub {
 
     /// Sends a throttle output to every connection that wants it.
     fn send_output(&mut self, output: Output) {
-        if let Output::Single { stored, derived, .. } = &output {
-            let (seq, derived) = (stored.seq, *derived);
-            let Some(forms) = self.forms(output) else { return };
-            let sent = self.fan_out_frames(seq, derived, |conn| forms.for_conn(conn).map(Outbound::Text));
-            self.stats.delivered(forms.kind, sent, Some(forms.at.unix_millis()));
-            return;
-        }
-        match output {
-            Output::Single { .. } => {}
-            Output::Batch { seq, data, events, newest, derived, bases } => {
-                let mut keys: Vec<Key> = data.positions.iter().map(|p| Key::Position(p.symbol.clone())).collect();
-                if data.account.is_some() {
-                    keys.push(Key::Account);
-                }
-                // Encoded once per distinct channel set and form (most users
-                // have one connection).
-                let mut serialized: Vec<(Channels, bool, Option<Utf8Bytes>)> = Vec::new();
-                let user = self.user.clone();
-                let sent = self.fan_out_frames(seq, derived, |conn| {
-                    let delta = bases.is_some() && conn.takes_delta(&keys);
-                    let channels = conn.channels;
-                    conn.holds(&keys);
-                    if let Some((_, _, text)) = serialized.iter().find(|(c, d, _)| *c == channels && *d == delta) {
-                        return text.clone().map(Outbound::Text);
-                    }
-                    let part = data.filtered(|c| channels.contains(c));
-                    let text = match (&bases, delta) {
-                        _ if part.is_empty() => None,
-                        (Some(bases), true) => delta_batch_text(&user, seq, part, bases),
-                        _ => batch_text(&user, seq, part),
-                    };
-                    serialized.push((channels, delta, text.clone()));
-                    text.map(Outbound::Text)
-                });
-                if sent > 0 {
-                    self.stats.batch(events);
-                }
-                self.stats.delivered("batch", sent, newest.map(|t| t.unix_millis()));
+        let (seq, data, events, newest, derived, bases) = match output {
+            Output::Single { ref stored, derived, .. } => {
+                let seq = stored.seq;
+                let Some(forms) = self.forms(output) else { return };
+                let sent = self.fan_out_frames(seq, derived, |conn| forms.for_conn(conn).map(Outbound::Text));
+                self.stats.delivered(forms.kind, sent, Some(forms.at.unix_millis()));
+                return;
+            }
+            Output::Batch { seq, data, events, newest, derived, bases } => (seq, data, events, newest, derived, bases),
+        };
+        let mut keys: Vec<Key> = Vec::new();
+        if bases.is_some() {
+            keys.extend(data.positions.iter().map(|p| Key::Position(p.symbol.clone())));
+            if data.account.is_some() {
+                keys.push(Key::Account);
             }
         }
+        // Encoded once per distinct channel set and form (most users
+        // have one connection).
+        let mut serialized: Vec<(Channels, bool, Option<Utf8Bytes>)> = Vec::new();
+        let user = self.user.clone();
+        let sent = self.fan_out_frames(seq, derived, |conn| {
+            let delta = bases.is_some() && conn.takes_delta(&keys);
+            let channels = conn.channels;
+            conn.holds(&keys);
+            if let Some((_, _, text)) = serialized.iter().find(|(c, d, _)| *c == channels && *d == delta) {
+                return text.clone().map(Outbound::Text);
+            }
+            let part = data.filtered(|c| channels.contains(c));
+            let text = match (&bases, delta) {
+                _ if part.is_empty() => None,
+                (Some(bases), true) => delta_batch_text(&user, seq, part, bases),
+                _ => batch_text(&user, seq, part),
+            };
+            serialized.push((channels, delta, text.clone()));
+            text.map(Outbound::Text)
+        });
+        if sent > 0 {
+            self.stats.batch(events);
+        }
+        self.stats.delivered("batch", sent, newest.map(|t| t.unix_millis()));
     }
 
     /// Gives each connection whose floor is below `seq` (not above it, for

@@ -327,7 +327,7 @@ impl Throttle {
         let bases = self.bases.then(|| {
             Box::new(Bases {
                 positions: data.positions.iter().filter_map(|p| self.delivered.get(&p.symbol).cloned()).collect(),
-                account: data.account.as_ref().and(self.delivered_account.clone()),
+                account: data.account.as_ref().and_then(|_| self.delivered_account.clone()),
             })
         });
         for position in &data.positions {
