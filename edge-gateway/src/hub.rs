@@ -427,11 +427,12 @@ impl Hub {
         match stored.decode() {
             Ok(event) => {
                 self.stats.event_in(event.type_name());
+                let mut newly_held = Vec::new();
                 if let Some(valuation) = self.valuation.as_mut().filter(|v| stored.seq > v.seq) {
                     valuation.book.apply(&event);
                     valuation.seq = stored.seq;
                     if matches!(event, Event::PositionUpdate(_)) {
-                        self.follow_held().await;
+                        newly_held = self.follow_held().await;
                     }
                 } else if self.valuation.is_none() && matches!(&event, Event::PositionUpdate(e) if !e.data.is_closed())
                 {
@@ -442,6 +443,10 @@ impl Hub {
                 for output in self.throttle().push(Instant::now(), event, stored) {
                     self.send_output(output);
                 }
+                // A mark published between the event that opened a position
+                // and its follow would be missed until the next one: the
+                // stored marks of what is newly held, after the event itself.
+                self.apply_stored_marks(&newly_held).await;
             }
             Err(error) => tracing::error!(user = %self.user, %error, "Undecodable event skipped."),
         }
@@ -510,21 +515,23 @@ impl Hub {
         Some(Forms { channel: event.channel(), full, delta, key, kind: event.type_name(), at: event.timestamp() })
     }
 
-    /// Follows the marks of the symbols the book holds, and only those.
-    async fn follow_held(&mut self) {
-        let Some(valuation) = self.valuation.as_mut() else { return };
+    /// Follows the marks of the symbols the book holds, and only those;
+    /// answers the symbols newly followed.
+    async fn follow_held(&mut self) -> Vec<Symbol> {
+        let Some(valuation) = self.valuation.as_mut() else { return Vec::new() };
         let held: BTreeSet<Symbol> = valuation.book.symbols().cloned().collect();
         let gone: BTreeSet<Symbol> = valuation.followed.difference(&held).cloned().collect();
         let new: Vec<Symbol> = held.difference(&valuation.followed).cloned().collect();
         valuation.followed = held;
-        for symbol in new {
-            self.holders.add(&symbol, &self.user);
-            if let Err(error) = self.log.follow_mark(&symbol).await {
+        for symbol in &new {
+            self.holders.add(symbol, &self.user);
+            if let Err(error) = self.log.follow_mark(symbol).await {
                 // Counted by the log: subscribed once Redis is back.
                 tracing::warn!(user = %self.user, %symbol, %error, "Mark follow failed.");
             }
         }
         self.unfollow_marks(gone).await;
+        new
     }
 
     async fn unfollow_marks(&self, symbols: BTreeSet<Symbol>) {
@@ -541,16 +548,21 @@ impl Hub {
     async fn refresh_marks(&mut self) {
         let Some(valuation) = self.valuation.as_ref() else { return };
         let symbols: Vec<Symbol> = valuation.followed.iter().cloned().collect();
+        self.apply_stored_marks(&symbols).await;
+    }
+
+    /// Applies the stored marks of `symbols` (older ones change nothing).
+    async fn apply_stored_marks(&mut self, symbols: &[Symbol]) {
         if symbols.is_empty() {
             return;
         }
-        match self.log.marks(&symbols).await {
+        match self.log.marks(symbols).await {
             Ok(marks) => {
                 for mark in marks.iter().flatten() {
                     self.on_mark(mark);
                 }
             }
-            Err(error) => tracing::warn!(user = %self.user, %error, "Mark refresh failed."),
+            Err(error) => tracing::warn!(user = %self.user, %error, "Stored marks unread."),
         }
     }
 
@@ -573,7 +585,8 @@ impl Hub {
         let valued = if snapshot.seq >= valuation.seq {
             valuation.book = Book::of_snapshot(snapshot);
             valuation.seq = snapshot.seq;
-            self.follow_held().await;
+            // The book is valued at the stored marks just below.
+            let _ = self.follow_held().await;
             match self.valuation.as_mut() {
                 Some(valuation) => value_at_marks(&*self.log, &mut valuation.book).await.map(|()| {
                     valuation.book.write_to(snapshot);

@@ -8,6 +8,10 @@
 //!   account to the latest; trades are kept. The window's end sends one batch.
 //! - Orders and trades are urgent: the pending batch goes out at once, then
 //!   the urgent event, so order is kept.
+//! - A fill's consequences are urgent too: the log events right after a
+//!   `trade_executed` — its symbol's `position_update` and the
+//!   `account_update` — go out at once, each as its own type (a window must
+//!   not hold back what a trade just changed), and open the window.
 //! - A position update that only moves price/P&L by at most `threshold` of
 //!   its market value, against the value last DELIVERED for that symbol, is
 //!   held back. So is an account update that only moves equity and
@@ -110,6 +114,38 @@ pub struct Throttle {
     seq: u64,
     /// Whether outputs carry their [`Bases`].
     bases: bool,
+    /// The consequences still expected of the trade just sent.
+    fill: Option<FillConsequences>,
+}
+
+/// What a trade's fill changes, published right after it.
+#[derive(Debug)]
+struct FillConsequences {
+    /// The position of this symbol is still to come.
+    position: Option<Symbol>,
+    /// The account is still to come.
+    account: bool,
+}
+
+impl FillConsequences {
+    /// Whether `event` is one of them (and takes it off the list).
+    fn take(&mut self, event: &Event) -> bool {
+        match event {
+            Event::PositionUpdate(e) if self.position.as_ref() == Some(&e.data.symbol) => {
+                self.position = None;
+                true
+            }
+            Event::AccountUpdate(_) if self.account => {
+                self.account = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.position.is_none() && !self.account
+    }
 }
 
 #[derive(Debug, Default)]
@@ -182,6 +218,7 @@ impl Throttle {
             delivered_account: None,
             seq: 0,
             bases: false,
+            fill: None,
         }
     }
 
@@ -199,11 +236,22 @@ impl Throttle {
                 out.push(self.flush());
             }
             self.seq = self.seq.max(stored.seq);
+            self.fill = match &event {
+                Event::TradeExecuted(trade) => {
+                    Some(FillConsequences { position: Some(trade.data.symbol.clone()), account: true })
+                }
+                _ => None,
+            };
             out.push(Output::Single { event, stored, derived: false, bases: None });
             self.last_sent = Some(now);
             return out;
         }
-        self.arrive(now, std::iter::once((event, stored)), false)
+        // Only the log events right after a trade are its consequences.
+        let follows = self.fill.as_mut().is_some_and(|fill| fill.take(&event));
+        if !follows || self.fill.as_ref().is_some_and(FillConsequences::is_done) {
+            self.fill = None;
+        }
+        self.arrive(now, std::iter::once((event, stored, false)), follows)
     }
 
     /// Feeds the position and account updates the gateway derived at one
@@ -213,20 +261,26 @@ impl Throttle {
     /// back, coalesced and diffed like updates from the log.
     pub fn push_derived(&mut self, now: Instant, seq: u64, updates: Vec<Event>) -> Vec<Output> {
         let updates = updates.into_iter().map(|event| (event, StoredEvent { seq, json: Bytes::new() }));
-        self.arrive(now, updates, true)
+        self.arrive(now, updates.map(|(event, stored)| (event, stored, true)), false)
     }
 
-    /// Non-urgent updates arriving at `now`, all on the same edge.
+    /// Non-urgent updates arriving at `now`, all on the same edge (or, when
+    /// `consequence`, a fill's consequence: sent at once, as an edge is).
     fn arrive(
         &mut self,
         now: Instant,
-        updates: impl IntoIterator<Item = (Event, StoredEvent)>,
-        derived: bool,
+        updates: impl IntoIterator<Item = (Event, StoredEvent, bool)>,
+        consequence: bool,
     ) -> Vec<Output> {
         let window_open = self.last_sent.is_some_and(|at| now < at + self.config.window);
-        let leading = self.pending.is_empty() && !window_open;
+        let leading = consequence || (self.pending.is_empty() && !window_open);
         let mut out = Vec::new();
-        for (event, stored) in updates {
+        if consequence && !self.pending.is_empty() {
+            // Values derived at a mark before the fill go first, as before
+            // an urgent event.
+            out.push(self.flush());
+        }
+        for (event, stored, derived) in updates {
             self.seq = self.seq.max(stored.seq);
             if self.held_back(now, &event) {
                 continue;

@@ -314,3 +314,34 @@ async fn outputs_carry_the_values_they_replace_when_asked() {
     let off = throttle.push_derived(Instant::now(), 1, vec![position("AAPL", 13_000)]);
     assert!(matches!(&off[..], [Output::Single { bases: None, .. }]), "{off:?}");
 }
+
+/// A fill is published as order, trade, position, account: the position of
+/// the trade's symbol and the account right after the trade go out at once,
+/// not a window later (the note's "P&L change → UI within 500 ms").
+#[tokio::test(start_paused = true)]
+async fn a_fills_position_and_account_follow_its_trade_at_once() {
+    let mut feed = Feed::new();
+    assert_eq!(feed.push(position("AAPL", 10_000)).len(), 1, "opens a window");
+    assert_eq!(feed.push(conformance::order(&user(), "o-1", OrderStatus::Filled)).len(), 1);
+    assert_eq!(feed.push(conformance::trade(&user(), "t-1")).len(), 1);
+    let fill = conformance::position(&user(), "NVDA", 75, 52_050);
+    let out = feed.push(fill);
+    assert_eq!((out.len(), single_seq(&out[0])), (1, 4), "the trade's position, at once, inside the window");
+    let out = feed.push(conformance::account(&user(), 7));
+    assert_eq!((out.len(), single_seq(&out[0])), (1, 5), "and the account");
+    // What follows is throttled again.
+    assert!(feed.push(position("AAPL", 12_000)).is_empty());
+    assert!(feed.push(conformance::account(&user(), 8)).is_empty());
+    assert!(matches!(feed.tick_at_deadline().await, Some(Output::Batch { seq: 7, .. })));
+}
+
+/// Only the events right after a trade are its consequences: another
+/// symbol's update in between ends them.
+#[tokio::test(start_paused = true)]
+async fn other_updates_after_a_trade_are_throttled_as_usual() {
+    let mut feed = Feed::new();
+    feed.push(position("AAPL", 10_000));
+    feed.push(conformance::trade(&user(), "t-1"));
+    assert!(feed.push(position("AAPL", 12_000)).is_empty(), "AAPL is not the trade's symbol");
+    assert!(feed.push(conformance::position(&user(), "NVDA", 75, 52_050)).is_empty(), "no longer right after it");
+}
