@@ -50,6 +50,7 @@ macro_rules! conformance_suite {
             holders_follow_set_holding,
             batched_reads_match_the_snapshot,
             accounts_map_to_their_users,
+            claims_never_move_an_account,
             marks_keep_the_newest_per_symbol,
             mark_followers_get_new_marks_of_their_symbols_only,
         );
@@ -504,7 +505,29 @@ pub async fn accounts_map_to_their_users<F: Fixture>() {
     assert_eq!(index.account_owner("acct-2").await.expect("owner"), Some(u2.clone()));
     for bad in [String::new(), "x".repeat(super::index::MAX_ACCOUNT_ID_LEN + 1)] {
         assert!(matches!(index.link_account(&bad, &u2).await, Err(LogError::InvalidEvent(_))));
+        assert!(matches!(index.claim_account(&bad, &u2).await, Err(LogError::InvalidEvent(_))));
+        assert!(matches!(index.unlink_account(&bad, &u2).await, Err(LogError::InvalidEvent(_))));
     }
+}
+
+/// A claim links a free account, keeps the owner's, and never moves
+/// another's; an unlink removes only the named user's link.
+pub async fn claims_never_move_an_account<F: Fixture>() {
+    use crate::index::Claim;
+    let fixture = F::new(settings()).await;
+    let index = fixture.index();
+    let (u1, u2) = (user("conf-claim-1"), user("conf-claim-2"));
+    assert_eq!(index.claim_account("claim-1", &u1).await.expect("claim"), Claim::Linked);
+    assert_eq!(index.claim_account("claim-1", &u1).await.expect("again"), Claim::Unchanged);
+    assert_eq!(index.claim_account("claim-1", &u2).await.expect("other"), Claim::Taken(u1.clone()));
+    assert_eq!(index.account_owner("claim-1").await.expect("owner"), Some(u1.clone()));
+
+    assert!(!index.unlink_account("claim-1", &u2).await.expect("not theirs"), "another user's link is kept");
+    assert_eq!(index.account_owner("claim-1").await.expect("owner"), Some(u1.clone()));
+    assert!(index.unlink_account("claim-1", &u1).await.expect("unlink"));
+    assert_eq!(index.account_owner("claim-1").await.expect("owner"), None);
+    assert!(!index.unlink_account("claim-1", &u1).await.expect("twice"), "nothing left to remove");
+    assert_eq!(index.claim_account("claim-1", &u2).await.expect("free again"), Claim::Linked);
 }
 
 fn mark(symbol: &str, price: i64, at: &str) -> Mark {

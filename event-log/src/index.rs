@@ -46,9 +46,42 @@ pub trait IngestIndex: Send + Sync + std::fmt::Debug + 'static {
     /// The user a broker account belongs to, if it is linked.
     async fn account_owner(&self, account_id: &str) -> Result<Option<UserId>, LogError>;
 
-    /// Links a broker account to a user (replacing an earlier link). The
-    /// app's account-linking flow calls this; so do dev mode and tests.
+    /// Links a broker account to a user (replacing an earlier link). Dev
+    /// mode and tests call this; the app's linking flow goes through
+    /// [`Self::claim_account`], which never moves an account silently.
     async fn link_account(&self, account_id: &str, user: &UserId) -> Result<(), LogError>;
+
+    /// Links a broker account to `user` unless it is linked already, in one
+    /// atomic step: [`Claim::Linked`], [`Claim::Unchanged`] (already
+    /// `user`'s), or [`Claim::Taken`] with the owner, nothing changed.
+    async fn claim_account(&self, account_id: &str, user: &UserId) -> Result<Claim, LogError>;
+
+    /// Removes the link of a broker account if, and only if, it belongs to
+    /// `user`, in one atomic step; `true` when a link was removed.
+    async fn unlink_account(&self, account_id: &str, user: &UserId) -> Result<bool, LogError>;
+}
+
+/// What [`IngestIndex::claim_account`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The account was free and is now the user's.
+    Linked,
+    /// The account was the user's already.
+    Unchanged,
+    /// The account belongs to this other user; nothing changed.
+    Taken(UserId),
+}
+
+impl Claim {
+    /// The claim given the owner before an insert-if-absent: `None` means
+    /// it was inserted.
+    pub(crate) fn from_previous(previous: Option<UserId>, user: &UserId) -> Self {
+        match previous {
+            None => Claim::Linked,
+            Some(owner) if &owner == user => Claim::Unchanged,
+            Some(owner) => Claim::Taken(owner),
+        }
+    }
 }
 
 /// A shared, type-erased index.

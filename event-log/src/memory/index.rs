@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::MemoryLog;
 use crate::error::LogError;
-use crate::index::{check_account_id, IngestIndex};
+use crate::index::{check_account_id, Claim, IngestIndex};
 use common::event::{Account, Position, Symbol, UserId};
 
 /// The index part of the memory log's state.
@@ -61,5 +61,25 @@ impl IngestIndex for MemoryLog {
         check_account_id(account_id)?;
         self.lock().index.accounts.insert(account_id.to_owned(), user.clone());
         Ok(())
+    }
+
+    async fn claim_account(&self, account_id: &str, user: &UserId) -> Result<Claim, LogError> {
+        check_account_id(account_id)?;
+        let mut state = self.lock();
+        let previous = state.index.accounts.get(account_id).cloned();
+        if previous.is_none() {
+            state.index.accounts.insert(account_id.to_owned(), user.clone());
+        }
+        Ok(Claim::from_previous(previous, user))
+    }
+
+    async fn unlink_account(&self, account_id: &str, user: &UserId) -> Result<bool, LogError> {
+        check_account_id(account_id)?;
+        let mut state = self.lock();
+        let owned = state.index.accounts.get(account_id) == Some(user);
+        if owned {
+            state.index.accounts.remove(account_id);
+        }
+        Ok(owned)
     }
 }

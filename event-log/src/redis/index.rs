@@ -7,12 +7,14 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use fred::clients::Pipeline;
-use fred::prelude::{ClientLike, Error as FredError, HashesInterface, KeysInterface, SetsInterface, Value};
+use fred::prelude::{
+    ClientLike, Error as FredError, HashesInterface, KeysInterface, LuaInterface, SetsInterface, Value,
+};
 use fred::types::{ClusterHash, CustomCommand};
 
 use super::{corrupt, unavailable, RedisLog};
 use crate::error::LogError;
-use crate::index::{check_account_id, IngestIndex, HOLDERS_PAGE, READ_CHUNK};
+use crate::index::{check_account_id, Claim, IngestIndex, HOLDERS_PAGE, READ_CHUNK};
 use crate::keys::{self, UserKeys};
 use common::event::{Account, Position, Symbol, UserId};
 #[async_trait]
@@ -98,7 +100,46 @@ impl IngestIndex for RedisLog {
         let _: i64 = client.hset(keys::accounts(), (account_id, user.as_str())).await.map_err(unavailable)?;
         Ok(())
     }
+
+    async fn claim_account(&self, account_id: &str, user: &UserId) -> Result<Claim, LogError> {
+        check_account_id(account_id)?;
+        let client = self.inner.client.with_options(&self.inner.options);
+        let previous: Option<String> = client
+            .eval(CLAIM_SCRIPT, vec![keys::accounts()], vec![account_id, user.as_str()])
+            .await
+            .map_err(unavailable)?;
+        let previous = previous.map(|id| UserId::new(id).map_err(|_| corrupt("account owner"))).transpose()?;
+        Ok(Claim::from_previous(previous, user))
+    }
+
+    async fn unlink_account(&self, account_id: &str, user: &UserId) -> Result<bool, LogError> {
+        check_account_id(account_id)?;
+        let client = self.inner.client.with_options(&self.inner.options);
+        let removed: i64 = client
+            .eval(UNLINK_SCRIPT, vec![keys::accounts()], vec![account_id, user.as_str()])
+            .await
+            .map_err(unavailable)?;
+        Ok(removed == 1)
+    }
 }
+
+/// The owner before the claim (nil: it was free and is now linked), read
+/// and written in one step.
+const CLAIM_SCRIPT: &str = r#"
+local owner = redis.call('HGET', KEYS[1], ARGV[1])
+if owner then return owner end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return false
+"#;
+
+/// `HDEL` only while the account is still the user's: compare and delete in
+/// one step, so an unlink never removes someone else's link.
+const UNLINK_SCRIPT: &str = r#"
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"#;
 
 /// A JSON value that may be absent (`nil`).
 fn decode_optional<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> Result<Option<T>, LogError> {
