@@ -103,6 +103,9 @@ pub trait Broker: Send + Sync + fmt::Debug + 'static {
 
     /// The account's current balances.
     async fn account(&self, account: &AccountId) -> Result<BrokerAccount, BrokerError>;
+
+    /// Every open position of the account (position sync).
+    async fn positions(&self, account: &AccountId) -> Result<Vec<BrokerPosition>, BrokerError>;
 }
 
 /// A broker whose construction runs on a blocking thread, started at once
@@ -151,6 +154,10 @@ impl Broker for Deferred {
     async fn account(&self, account: &AccountId) -> Result<BrokerAccount, BrokerError> {
         self.ready.clone().await?.account(account).await
     }
+
+    async fn positions(&self, account: &AccountId) -> Result<Vec<BrokerPosition>, BrokerError> {
+        self.ready.clone().await?.positions(account).await
+    }
 }
 
 #[cfg(test)]
@@ -169,6 +176,10 @@ mod tests {
         async fn account(&self, _: &AccountId) -> Result<BrokerAccount, BrokerError> {
             Err(BrokerError::Unavailable("fixed".into()))
         }
+
+        async fn positions(&self, _: &AccountId) -> Result<Vec<BrokerPosition>, BrokerError> {
+            Ok(Vec::new())
+        }
     }
 
     #[tokio::test]
@@ -178,6 +189,7 @@ mod tests {
         let built = Deferred::spawn(|| Ok(Arc::new(Fixed) as Arc<dyn Broker>));
         assert_eq!(built.position(&account, &symbol).await, Ok(None));
         assert!(matches!(built.account(&account).await, Err(BrokerError::Unavailable(_))));
+        assert_eq!(built.positions(&account).await, Ok(Vec::new()));
         assert!(format!("{built:?}").contains("ready"));
         let failed = Deferred::spawn(|| Err(BrokerError::Refused("bad URL".into())));
         assert_eq!(failed.position(&account, &symbol).await, Err(BrokerError::Refused("bad URL".into())));

@@ -8,12 +8,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// The delay after `failures` consecutive failures (at least 1) with the
-/// given `jitter`: `min(base · 2^(failures-1) + jitter, cap)`.
-pub fn backoff_delay(base: Duration, cap: Duration, failures: u32, jitter: Duration) -> Duration {
-    let doublings = failures.saturating_sub(1).min(31);
-    base.saturating_mul(1 << doublings).saturating_add(jitter).min(cap)
-}
+pub use common::backoff::backoff_delay;
 
 /// Draws the jittered delays. The random source is injected (a seed) so
 /// tests can check a whole schedule.

@@ -14,8 +14,10 @@
 //!   each binary names its own variables.
 //! - [`metrics`]: every metric name.
 //! - [`sync`]: locking a mutex whose holder panicked.
+//! - [`backoff`]: exponential reconnect delays with jitter.
 //! - [`fixtures`] (feature `fixtures`): sample events for tests.
 
+pub mod backoff;
 pub mod config;
 pub mod event;
 #[cfg(feature = "fixtures")]

@@ -110,16 +110,26 @@ impl SimBroker {
 #[async_trait]
 impl Broker for SimBroker {
     async fn position(&self, account: &AccountId, symbol: &Symbol) -> Result<Option<BrokerPosition>, BrokerError> {
+        Ok(self.positions(account).await?.into_iter().find(|p| &p.symbol == symbol))
+    }
+
+    async fn positions(&self, account: &AccountId) -> Result<Vec<BrokerPosition>, BrokerError> {
         let state = self.lock();
         let account =
             state.accounts.get(account.as_str()).ok_or_else(|| BrokerError::Refused("unknown account".into()))?;
-        Ok(account.positions.get(symbol.as_str()).map(|(quantity, entry)| BrokerPosition {
-            symbol: symbol.clone(),
-            quantity: *quantity,
-            side: PositionSide::Long,
-            average_entry_price: *entry,
-            current_price: state.prices.get(symbol.as_str()).copied(),
-        }))
+        account
+            .positions
+            .iter()
+            .map(|(symbol, (quantity, entry))| {
+                Ok(BrokerPosition {
+                    symbol: Symbol::new(symbol.as_str()).map_err(|e| BrokerError::Malformed(e.to_string()))?,
+                    quantity: *quantity,
+                    side: PositionSide::Long,
+                    average_entry_price: *entry,
+                    current_price: state.prices.get(symbol.as_str()).copied(),
+                })
+            })
+            .collect()
     }
 
     async fn account(&self, account: &AccountId) -> Result<BrokerAccount, BrokerError> {

@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::function::Function;
 use crate::publish::record;
 use crate::signature::{self, Verifier, SIGNATURE_HEADER};
-use crate::{completion, input, prices, webhook};
+use crate::{accounts, completion, input, prices, sync, webhook};
 
 /// What the router serves, and with what.
 #[derive(Debug, Clone)]
@@ -45,9 +45,9 @@ pub struct MissingDependency {
 impl AppState {
     /// Serves `functions` with `deps`. The broker webhook needs the webhook
     /// verifier, the internal routes the ingest verifier. Without a broker
-    /// (the no-broker mode of local runs) the webhook answers fills with 503
-    /// `broker_not_configured`; a Lambda broker webhook is refused one
-    /// earlier, by its configuration.
+    /// (the no-broker mode of local runs) fills and position syncs answer
+    /// 503 `broker_not_configured`; a Lambda function that calls the broker
+    /// is refused one step earlier, by its configuration.
     pub fn new(
         deps: Deps,
         functions: &[Function],
@@ -55,9 +55,9 @@ impl AppState {
         ingest: Option<Verifier>,
     ) -> Result<Self, MissingDependency> {
         for &function in functions {
-            let missing = match function {
-                Function::BrokerWebhook if webhook.is_none() => Some("the webhook secret"),
-                Function::QueueCompletions | Function::PriceTicks if ingest.is_none() => Some("the ingest secret"),
+            let missing = match function.signed_by_webhook_secret() {
+                true if webhook.is_none() => Some("the webhook secret"),
+                false if ingest.is_none() => Some("the ingest secret"),
                 _ => None,
             };
             if let Some(missing) = missing {
@@ -111,10 +111,7 @@ async fn ingest(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
-    let verifier = match function {
-        Function::BrokerWebhook => state.webhook.as_ref(),
-        Function::QueueCompletions | Function::PriceTicks => state.ingest.as_ref(),
-    };
+    let verifier = if function.signed_by_webhook_secret() { state.webhook.as_ref() } else { state.ingest.as_ref() };
     let deps = &state.deps;
     Ok(match function {
         Function::BrokerWebhook => {
@@ -128,6 +125,14 @@ async fn ingest(
         Function::PriceTicks => {
             let batch = signed_json(&state, verifier, &headers, body)?;
             Json(record(function, prices::handle(batch, deps).await?)).into_response()
+        }
+        Function::AccountLinks => {
+            let request = signed_json(&state, verifier, &headers, body)?;
+            Json(accounts::handle(request, deps).await?).into_response()
+        }
+        Function::PositionSync => {
+            let request = signed_json(&state, verifier, &headers, body)?;
+            Json(record(function, sync::handle(request, deps).await?)).into_response()
         }
     })
 }

@@ -160,13 +160,18 @@ impl Config {
         let addr = config::parse(source, vars::FUNCTIONS_ADDR)?.unwrap_or_else(default_addr);
         let webhook_secret = signing_secret(source, vars::WEBHOOK_SECRET, serves(Function::BrokerWebhook))?;
         // SQS deliveries need no signature; everything over HTTP does.
-        let ingest_over_http = serves(Function::PriceTicks) || (serves(Function::QueueCompletions) && !lambda);
+        let ingest_over_http = functions.iter().any(|&f| match f {
+            Function::BrokerWebhook => false,
+            Function::QueueCompletions => !lambda,
+            Function::PriceTicks | Function::AccountLinks | Function::PositionSync => true,
+        });
         let ingest_secret = signing_secret(source, vars::INGEST_SECRET, ingest_over_http)?;
         // Local HTTP without Alpaca keys is the no-broker mode: completions,
-        // ticks and non-fill trade updates work; fills answer 503
-        // `broker_not_configured`. A Lambda broker webhook needs the keys.
+        // ticks, links and non-fill trade updates work; fills and syncs
+        // answer 503 `broker_not_configured`. On Lambda they need the keys.
         let keys = config::optional(source, vars::APCA_API_KEY_ID).is_some();
-        let alpaca = if serves(Function::BrokerWebhook) && (lambda || keys) { Some(alpaca(source)?) } else { None };
+        let needs_broker = functions.iter().any(|f| f.needs_broker());
+        let alpaca = if needs_broker && (lambda || keys) { Some(alpaca(source)?) } else { None };
         let limits = Limits {
             broker_timeout: Duration::from_millis(config::parse_between_or(
                 source,
@@ -217,7 +222,9 @@ fn default_addr() -> SocketAddr {
 
 /// A signing secret (`name` or `name_FILE`) of at least
 /// [`defaults::MIN_SECRET_LEN`] bytes; required when `needed`.
-fn signing_secret(source: &dyn Source, name: &str, needed: bool) -> Result<Option<Secret>, ConfigError> {
+/// A signing secret: required when `needed`, at least the minimum length
+/// when given.
+pub fn signing_secret(source: &dyn Source, name: &str, needed: bool) -> Result<Option<Secret>, ConfigError> {
     let secret = if needed { Some(config::required_secret(source, name)?) } else { config::secret(source, name)? };
     match secret {
         Some(secret) if secret.expose().len() < defaults::MIN_SECRET_LEN => Err(ConfigError::InvalidSecret {
@@ -228,7 +235,9 @@ fn signing_secret(source: &dyn Source, name: &str, needed: bool) -> Result<Optio
     }
 }
 
-fn alpaca(source: &dyn Source) -> Result<AlpacaConfig, ConfigError> {
+/// The Alpaca API settings (`APCA_API_BASE_URL`, `APCA_API_KEY_ID`,
+/// `APCA_API_SECRET_KEY`), required.
+pub fn alpaca(source: &dyn Source) -> Result<AlpacaConfig, ConfigError> {
     let base_url = config::optional(source, vars::APCA_API_BASE_URL)
         .map(|url| url.trim().trim_end_matches('/').to_owned())
         .unwrap_or_else(|| defaults::APCA_API_BASE_URL.to_owned());

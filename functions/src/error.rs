@@ -40,6 +40,9 @@ pub enum Error {
     /// A signed webhook for a broker account that no user has linked.
     #[error("broker account is not linked to a user")]
     UnknownAccount,
+    /// A link request for a broker account that another user has linked.
+    #[error("broker account is linked to another user")]
+    AccountLinked,
     /// The event log failed.
     #[error(transparent)]
     Log(#[from] LogError),
@@ -102,6 +105,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::UnknownAccount => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::AccountLinked => StatusCode::CONFLICT,
             Error::Log(LogError::Unavailable(_))
             | Error::Broker(BrokerError::Unavailable(_))
             | Error::BrokerTimeout(_)
@@ -120,6 +124,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::Unauthorized(_) => "unauthorized",
             Error::UnknownAccount => "unknown_account",
+            Error::AccountLinked => "account_linked",
             Error::Log(LogError::Unavailable(_)) => "event_log_unavailable",
             Error::Broker(BrokerError::Unavailable(_)) | Error::BrokerTimeout(_) => "broker_unavailable",
             Error::NoBroker => "broker_not_configured",
@@ -145,6 +150,10 @@ impl Error {
             Error::UnknownAccount => {
                 ("the broker account is not linked to a user".to_owned(), Some("account_id".to_owned()))
             }
+            Error::AccountLinked => (
+                "the broker account is linked to another user; that link must be removed first".to_owned(),
+                Some("accountId".to_owned()),
+            ),
             Error::Log(LogError::Unavailable(_)) => ("the event store is unavailable; retry later".to_owned(), None),
             Error::Broker(BrokerError::Unavailable(_)) | Error::BrokerTimeout(_) => {
                 ("the broker API is unavailable; retry later".to_owned(), None)
@@ -197,6 +206,7 @@ mod tests {
             (Error::PayloadTooLarge { limit: 10 }, 413, "payload_too_large"),
             (Error::Unauthorized(SignatureError::Mismatch), 401, "unauthorized"),
             (Error::UnknownAccount, 422, "unknown_account"),
+            (Error::AccountLinked, 409, "account_linked"),
             (Error::Log(LogError::Unavailable("redis://secret@host down".into())), 503, "event_log_unavailable"),
             (Error::Broker(BrokerError::Unavailable("reset".into())), 503, "broker_unavailable"),
             (Error::BrokerTimeout(Duration::from_secs(1)), 503, "broker_unavailable"),

@@ -10,11 +10,22 @@ pub enum Function {
     QueueCompletions,
     /// `POST /ingest/prices`: market-data tick batches.
     PriceTicks,
+    /// `POST /internal/account-links`: the app's broker-linking flow.
+    AccountLinks,
+    /// `POST /internal/position-sync`: one account's positions and balances
+    /// reconciled with the broker.
+    PositionSync,
 }
 
 impl Function {
     /// Every function.
-    pub const ALL: [Function; 3] = [Function::BrokerWebhook, Function::QueueCompletions, Function::PriceTicks];
+    pub const ALL: [Function; 5] = [
+        Function::BrokerWebhook,
+        Function::QueueCompletions,
+        Function::PriceTicks,
+        Function::AccountLinks,
+        Function::PositionSync,
+    ];
 
     /// The function's (and its binary's) name.
     pub fn name(self) -> &'static str {
@@ -22,6 +33,8 @@ impl Function {
             Function::BrokerWebhook => "broker-webhook",
             Function::QueueCompletions => "queue-completions",
             Function::PriceTicks => "price-ticks",
+            Function::AccountLinks => "account-links",
+            Function::PositionSync => "position-sync",
         }
     }
 
@@ -31,6 +44,19 @@ impl Function {
             Function::BrokerWebhook => "/webhooks/broker",
             Function::QueueCompletions => "/queue/completions",
             Function::PriceTicks => "/ingest/prices",
+            Function::AccountLinks => "/internal/account-links",
+            Function::PositionSync => "/internal/position-sync",
         }
+    }
+
+    /// Whether requests are signed with the webhook secret (the broker's
+    /// side) rather than the ingest secret (our own services).
+    pub const fn signed_by_webhook_secret(self) -> bool {
+        matches!(self, Function::BrokerWebhook)
+    }
+
+    /// Whether the function calls the broker API.
+    pub const fn needs_broker(self) -> bool {
+        matches!(self, Function::BrokerWebhook | Function::PositionSync)
     }
 }

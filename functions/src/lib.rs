@@ -7,8 +7,9 @@
 //!
 //! # Layout
 //! - [`function`]: the functions, their names and routes.
-//! - [`webhook`], [`completion`], [`prices`]: the three handlers and their
-//!   input types.
+//! - [`webhook`], [`completion`], [`prices`], [`accounts`], [`sync`]: the
+//!   handlers and their input types (broker updates, completions, ticks,
+//!   account links, position sync).
 //! - [`app`]: the router (`app(state) -> Router`), body limit, signature
 //!   check and JSON decoding in front of the handlers.
 //! - [`lambda`]: Lambda adapters (HTTP events, SQS batches).
@@ -21,6 +22,7 @@
 //! - [`error`]: the one error type and its one HTTP mapping.
 //! - `runtime` (feature `alpaca`): what each binary in `src/bin` runs.
 
+pub mod accounts;
 pub mod app;
 pub mod completion;
 pub mod config;
@@ -35,6 +37,7 @@ pub mod publish;
 pub mod runtime;
 pub mod server;
 pub mod signature;
+pub mod sync;
 pub mod webhook;
 
 pub use app::{app, AppState};

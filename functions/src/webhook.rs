@@ -20,6 +20,7 @@ use event_log::NewEvent;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::accounts::check_account_id;
 use crate::deps::Deps;
 use crate::error::Error;
 use crate::input::{check_id, check_positive};
@@ -167,8 +168,7 @@ pub async fn handle(message: TradeUpdateMessage, deps: &Deps) -> Result<Outcome,
 /// positive prices, a fill's price, quantity and execution id); a refusal
 /// names the field.
 pub fn check(message: &TradeUpdateMessage) -> Result<Checked, Error> {
-    let account = AccountId::new(message.account_id.as_str())
-        .ok_or_else(|| Error::field("account_id", "must be 1 to 128 printable ASCII characters"))?;
+    let account = check_account_id("account_id", &message.account_id)?;
     if message.event.is_empty()
         || message.event.len() > MAX_EVENT_LEN
         || !message.event.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
@@ -204,15 +204,22 @@ pub fn check(message: &TradeUpdateMessage) -> Result<Checked, Error> {
         if qty <= Decimal::ZERO {
             return Err(Error::field("qty", "must be positive"));
         }
+        if message.order.filled_qty < qty {
+            return Err(Error::field("order.filled_qty", "must include this fill's qty"));
+        }
         Some(Fill { price, qty })
     } else {
         None
     };
-    // The execution id names the update; without one (some non-fill
-    // events), the order, the event and its time do.
-    let stem = match &message.execution_id {
-        Some(execution_id) => format!("broker:{execution_id}"),
-        None => format!("broker:{}:{}:{}", message.order.id, message.event, message.timestamp.unix_millis()),
+    // A fill is named by its order and the order's filled quantity after
+    // it: unique per execution, and what both the stream (`filled_qty`) and
+    // the relay's backfill from account activities (`cum_qty`) know, so a
+    // fill delivered both ways is published once. Other updates are named
+    // by their execution id, or without one by the order, event and time.
+    let stem = match (&fill, &message.execution_id) {
+        (Some(_), _) => format!("broker:{}:fill:{}", message.order.id, message.order.filled_qty.normalize()),
+        (None, Some(execution_id)) => format!("broker:{execution_id}"),
+        (None, None) => format!("broker:{}:{}:{}", message.order.id, message.event, message.timestamp.unix_millis()),
     };
     Ok(Checked { account, order_type, fill, stem })
 }
@@ -294,18 +301,7 @@ fn position_from(
             OrderSide::Buy => PositionSide::Short,
             OrderSide::Sell => PositionSide::Long,
         });
-        return Ok(Position {
-            symbol,
-            quantity: Decimal::ZERO,
-            current_price: pnl::price(fill.price),
-            entry_price: pnl::price(previous.map_or(fill.price, |p| p.entry_price)),
-            unrealized_pnl: pnl::round_money(Decimal::ZERO),
-            unrealized_pnl_percent: pnl::round_percent(Decimal::ZERO),
-            market_value: pnl::round_money(Decimal::ZERO),
-            side,
-            strategy_id: previous.and_then(|p| p.strategy_id.clone()),
-            opened_at: previous.and_then(|p| p.opened_at),
-        });
+        return Ok(closed_position(symbol, side, fill.price, previous));
     };
     let current_price = broker.current_price.unwrap_or(fill.price);
     let valued = pnl::position(symbol.clone(), broker.side, broker.quantity, broker.average_entry_price, current_price)
@@ -318,7 +314,29 @@ fn position_from(
     })
 }
 
-fn envelope_position(position: Position, user: &UserId, now: Timestamp) -> Event {
+/// A position the broker no longer has: quantity 0 at `price`, its entry
+/// price, strategy and opening time kept from the snapshot when known.
+pub(crate) fn closed_position(
+    symbol: Symbol,
+    side: PositionSide,
+    price: Decimal,
+    previous: Option<&Position>,
+) -> Position {
+    Position {
+        symbol,
+        quantity: Decimal::ZERO,
+        current_price: pnl::price(price),
+        entry_price: pnl::price(previous.map_or(price, |p| p.entry_price)),
+        unrealized_pnl: pnl::round_money(Decimal::ZERO),
+        unrealized_pnl_percent: pnl::round_percent(Decimal::ZERO),
+        market_value: pnl::round_money(Decimal::ZERO),
+        side,
+        strategy_id: previous.and_then(|p| p.strategy_id.clone()),
+        opened_at: previous.and_then(|p| p.opened_at),
+    }
+}
+
+pub(crate) fn envelope_position(position: Position, user: &UserId, now: Timestamp) -> Event {
     Event::from(Envelope::new(user.clone(), now, position))
 }
 
@@ -342,7 +360,7 @@ pub(crate) fn account_from(broker: &BrokerAccount, now: Timestamp) -> Account {
     }
 }
 
-fn account_event(broker: &BrokerAccount, user: &UserId, now: Timestamp) -> Event {
+pub(crate) fn account_event(broker: &BrokerAccount, user: &UserId, now: Timestamp) -> Event {
     Event::from(Envelope::new(user.clone(), now, account_from(broker, now)))
 }
 
@@ -361,8 +379,12 @@ mod tests {
     }
 
     #[test]
-    fn dedupe_stems_come_from_the_execution_id_or_the_order_event_and_time() {
-        assert_eq!(check(&message("fill")).unwrap().stem, "broker:exec-1");
+    fn dedupe_stems_come_from_the_fill_the_execution_id_or_the_order_event_and_time() {
+        assert_eq!(check(&message("fill")).unwrap().stem, "broker:alpaca-1:fill:10");
+        let mut partial = message("partial_fill");
+        partial.order.filled_qty = Decimal::new(2500, 2);
+        assert_eq!(check(&partial).unwrap().stem, "broker:alpaca-1:fill:25", "the same execution however spelled");
+        assert_eq!(check(&message("new")).unwrap().stem, "broker:exec-1");
         let mut canceled = message("canceled");
         canceled.execution_id = None;
         let stem = check(&canceled).unwrap().stem;

@@ -11,8 +11,12 @@
 //! - `redis://redis:6379` becomes the test's own `redis-server`;
 //! - `/run/secrets/<name>` becomes the compose secret's file, for secrets
 //!   the service mounts;
-//! - outside URLs (the Alpaca API) become a loopback port where nothing
-//!   listens: the test never calls the broker, and never leaves the machine.
+//! - `http://functions:3000` (the relay's `FUNCTIONS_URL`) becomes the
+//!   functions' loopback address;
+//! - outside URLs (the Alpaca API and streams) become a loopback port where
+//!   nothing listens: the test never calls the broker, and never leaves the
+//!   machine. The relay then reports its trade stream down (`/healthz` 503),
+//!   which is what it must say without a broker.
 //!
 //! The binaries come from `e2e_tests::workspace::binary` (cargo, once per
 //! run; a no-op after `cargo test --workspace` has compiled them).
@@ -22,6 +26,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
+use broker_relay::config::vars as relay;
 use e2e_tests::compose::{self, Compose};
 use e2e_tests::workspace;
 use edge_gateway::auth::{sign_hs256, TokenClaims};
@@ -44,13 +49,16 @@ fn the_compose_stack_runs_as_plain_processes() {
     let logs = std::env::temp_dir().join(format!("ps-compose-{}", std::process::id()));
     std::fs::create_dir_all(&logs).expect("create the log directory");
 
-    let functions_env = translate(&compose, "functions", &redis);
-    let gateway_env = translate(&compose, "gateway", &redis);
+    let functions_env = translate(&compose, "functions", &redis, None);
+    let gateway_env = translate(&compose, "gateway", &redis, None);
     let functions_addr = listen_addr(&functions_env, func::FUNCTIONS_ADDR);
     let gateway_addr = listen_addr(&gateway_env, gateway::GATEWAY_ADDR);
+    let relay_env = translate(&compose, "relay", &redis, Some(functions_addr));
+    let relay_addr = listen_addr(&relay_env, relay::RELAY_ADDR);
 
     let mut functions = Service::spawn("functions", &workspace::binary("functions-local"), &functions_env, &logs);
     let mut gateway = Service::spawn("gateway", &workspace::binary("edge-gateway"), &gateway_env, &logs);
+    let mut relay = Service::spawn("relay", &workspace::binary("broker-relay"), &relay_env, &logs);
 
     // Both answer their health routes, with the event log up.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
@@ -105,15 +113,31 @@ fn the_compose_stack_runs_as_plain_processes() {
     assert!(snapshot["orders"].to_string().contains(&order_id), "the order is not in the snapshot: {snapshot}");
     assert_eq!(snapshot["seq"], 1, "{snapshot}");
 
-    drop((gateway, functions));
+    // The relay runs with compose's environment and reports that no broker
+    // answers (outside URLs point nowhere here).
+    let health = relay.wait_for("GET /healthz answers", START_TIMEOUT, || {
+        runtime.block_on(http::get(relay_addr, "/healthz", &[])).ok()
+    });
+    assert_eq!(health.status, 503, "relay /healthz without a broker: {:?}", health.json());
+    assert_eq!(health.json()["tradeUpdates"]["connected"], false, "{:?}", health.json());
+
+    drop((relay, gateway, functions));
     let _ = std::fs::remove_dir_all(&logs);
 }
 
 /// The environment of compose service `name`, translated for plain
 /// processes on this machine (see the module docs).
-fn translate(compose: &Compose, name: &str, redis: &RedisServer) -> BTreeMap<String, String> {
+/// `functions` is the functions' address, for a service that calls them.
+fn translate(
+    compose: &Compose,
+    name: &str,
+    redis: &RedisServer,
+    functions: Option<SocketAddr>,
+) -> BTreeMap<String, String> {
     let service = compose.service(name);
-    assert!(service.depends_on.iter().any(|d| d == "redis"), "{}: {name} must depend on redis", compose::PATH);
+    let needs = if functions.is_some() { "functions" } else { "redis" };
+    assert!(service.depends_on.iter().any(|d| d == needs), "{}: {name} must depend on {needs}", compose::PATH);
+    let functions_in_compose = "http://functions:3000";
     let redis_in_compose = "redis://redis:6379";
     assert!(compose.service("redis").publishes(6379), "{}: redis publishes 6379 on loopback", compose::PATH);
 
@@ -139,9 +163,13 @@ fn translate(compose: &Compose, name: &str, redis: &RedisServer) -> BTreeMap<Str
                 compose.secret_files.get(secret).unwrap_or_else(|| panic!("{}: no secret {secret}", compose::PATH));
             assert!(file.exists(), "{}: secret file {} is missing", compose::PATH, file.display());
             file.display().to_string()
+        } else if let (Some(addr), true) = (functions, value == functions_in_compose) {
+            format!("http://{addr}")
         } else if value.starts_with("https://") || value.starts_with("http://") {
             // Nothing listens there; the test never calls the broker.
             format!("http://127.0.0.1:{}", free_port())
+        } else if value.starts_with("wss://") || value.starts_with("ws://") {
+            format!("ws://127.0.0.1:{}", free_port())
         } else {
             value.clone()
         };

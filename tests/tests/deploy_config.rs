@@ -1,7 +1,7 @@
 //! The deployment files agree with the code.
 //!
 //! - Every environment variable of the code's `vars` modules (event-log,
-//!   edge-gateway, functions) is classified in [`VARIABLES`]: which binaries
+//!   edge-gateway, functions, broker-relay) is classified in [`VARIABLES`]: which binaries
 //!   read it, and for which the SAM template declares it — or why the cloud
 //!   must not set it. A new constant fails here until it is classified.
 //! - The template declares exactly those, per deployed binary, and its
@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use broker_relay::config::vars as relay;
 use e2e_tests::template::{self, Setting, Template};
 use e2e_tests::{compose, samconfig, vars, workspace};
 use edge_gateway::config::vars as gateway;
@@ -21,18 +22,23 @@ use functions::config::vars as func;
 use functions::Function;
 use serde_norway::Value;
 
-// The deployed binaries: the gateway container and the three Lambda
+// The deployed binaries: the gateway and relay containers and the Lambda
 // functions (`functions/src/bin`).
 const GATEWAY: &str = "edge-gateway";
+const RELAY: &str = "broker-relay";
 const WEBHOOK: &str = "broker-webhook";
 const COMPLETIONS: &str = "queue-completions";
 const PRICES: &str = "price-ticks";
-const EVERY_BINARY: &[&str] = &[GATEWAY, WEBHOOK, COMPLETIONS, PRICES];
-const ALL_FUNCTIONS: &[&str] = &[WEBHOOK, COMPLETIONS, PRICES];
-const HTTP_FUNCTIONS: &[&str] = &[WEBHOOK, PRICES];
+const LINKS: &str = "account-links";
+const SYNC: &str = "position-sync";
+const EVERY_BINARY: &[&str] = &[GATEWAY, RELAY, WEBHOOK, COMPLETIONS, PRICES, LINKS, SYNC];
+const EVENT_LOG_READERS: &[&str] = &[GATEWAY, WEBHOOK, COMPLETIONS, PRICES, LINKS, SYNC];
+const ALL_FUNCTIONS: &[&str] = &[WEBHOOK, COMPLETIONS, PRICES, LINKS, SYNC];
+const HTTP_FUNCTIONS: &[&str] = &[WEBHOOK, PRICES, LINKS, SYNC];
+const BROKER_CALLERS: &[&str] = &[WEBHOOK, SYNC, RELAY];
 
 /// The crates whose `vars` modules name what the deployed binaries read.
-const CRATES: [&str; 3] = ["event-log", "edge-gateway", "functions"];
+const CRATES: [&str; 4] = ["event-log", "edge-gateway", "functions", "broker-relay"];
 
 /// Which code reads a variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +47,24 @@ enum Reader {
     Gateway,
     /// The function binaries (and `functions-local`).
     Functions,
-    /// Both.
+    /// The gateway and the functions.
     Both,
+    /// The broker relay.
+    Relay,
+    /// The functions and the relay (signing secrets, the Alpaca API).
+    FunctionsAndRelay,
+}
+
+impl Reader {
+    /// Whether the compose service of `binary` (a reader itself) reads it.
+    fn includes(self, binary: Reader) -> bool {
+        self == binary
+            || matches!(
+                (self, binary),
+                (Reader::Both, Reader::Gateway | Reader::Functions)
+                    | (Reader::FunctionsAndRelay, Reader::Functions | Reader::Relay)
+            )
+    }
 }
 
 /// What the cloud stack does with a variable.
@@ -55,7 +77,7 @@ enum Cloud {
 }
 
 use Cloud::{Absent, Declared};
-use Reader::{Both, Functions, Gateway};
+use Reader::{Both, Functions, FunctionsAndRelay, Gateway, Relay};
 
 const NO_SECRET_FILES: &str =
     "Fargate and Lambda mount no secret files: the value itself comes from Secrets Manager instead";
@@ -63,10 +85,11 @@ const NO_SECRET_FILES: &str =
 /// Every constant of the `vars` modules, classified.
 const VARIABLES: &[(&str, Reader, Cloud)] = &[
     // The event log: everyone, with the same values (one Mapping in the template).
-    (log::REDIS_URL, Both, Declared(EVERY_BINARY)),
-    (log::STREAM_MAXLEN, Both, Declared(EVERY_BINARY)),
-    (log::DEDUPE_TTL_SECS, Both, Declared(EVERY_BINARY)),
-    (log::REDIS_COMMAND_TIMEOUT_MS, Both, Declared(EVERY_BINARY)),
+    // (The relay holds no Redis credentials: it speaks to the functions.)
+    (log::REDIS_URL, Both, Declared(EVENT_LOG_READERS)),
+    (log::STREAM_MAXLEN, Both, Declared(EVENT_LOG_READERS)),
+    (log::DEDUPE_TTL_SECS, Both, Declared(EVENT_LOG_READERS)),
+    (log::REDIS_COMMAND_TIMEOUT_MS, Both, Declared(EVENT_LOG_READERS)),
     // Token checks: the gateway.
     (gateway::JWT_ALGORITHM, Gateway, Declared(&[GATEWAY])),
     (gateway::JWT_SECRET, Gateway, Declared(&[GATEWAY])),
@@ -82,20 +105,35 @@ const VARIABLES: &[(&str, Reader, Cloud)] = &[
     // The ingest functions.
     (func::FUNCTIONS_ADDR, Functions, Absent("local HTTP mode only; on Lambda the binaries serve the runtime API")),
     (func::AWS_LAMBDA_RUNTIME_API, Functions, Absent("set by Lambda itself; reserved, a template cannot set it")),
-    (func::WEBHOOK_SECRET, Functions, Declared(&[WEBHOOK])),
-    (func::WEBHOOK_SECRET_FILE, Functions, Absent(NO_SECRET_FILES)),
+    (func::WEBHOOK_SECRET, FunctionsAndRelay, Declared(&[WEBHOOK, RELAY])),
+    (func::WEBHOOK_SECRET_FILE, FunctionsAndRelay, Absent(NO_SECRET_FILES)),
     // Completions arrive over SQS in the cloud: IAM, not a signature.
-    (func::INGEST_SECRET, Functions, Declared(&[PRICES])),
-    (func::INGEST_SECRET_FILE, Functions, Absent(NO_SECRET_FILES)),
+    (func::INGEST_SECRET, FunctionsAndRelay, Declared(&[PRICES, LINKS, SYNC, RELAY])),
+    (func::INGEST_SECRET_FILE, FunctionsAndRelay, Absent(NO_SECRET_FILES)),
     (func::SIGNATURE_TOLERANCE_SECS, Functions, Declared(HTTP_FUNCTIONS)),
     (func::FUNCTIONS_MAX_BODY_BYTES, Functions, Declared(HTTP_FUNCTIONS)),
     (func::MAX_TICKS_PER_BATCH, Functions, Declared(&[PRICES])),
-    (func::APCA_API_BASE_URL, Functions, Declared(&[WEBHOOK])),
-    (func::APCA_API_KEY_ID, Functions, Declared(&[WEBHOOK])),
-    (func::APCA_API_SECRET_KEY, Functions, Declared(&[WEBHOOK])),
-    (func::APCA_API_SECRET_KEY_FILE, Functions, Absent(NO_SECRET_FILES)),
-    (func::BROKER_TIMEOUT_MS, Functions, Declared(&[WEBHOOK])),
+    (func::APCA_API_BASE_URL, FunctionsAndRelay, Declared(BROKER_CALLERS)),
+    (func::APCA_API_KEY_ID, FunctionsAndRelay, Declared(BROKER_CALLERS)),
+    (func::APCA_API_SECRET_KEY, FunctionsAndRelay, Declared(BROKER_CALLERS)),
+    (func::APCA_API_SECRET_KEY_FILE, FunctionsAndRelay, Absent(NO_SECRET_FILES)),
+    (func::BROKER_TIMEOUT_MS, Functions, Declared(&[WEBHOOK, SYNC])),
     (func::FUNCTIONS_LOG, Functions, Declared(ALL_FUNCTIONS)),
+    // The broker relay.
+    (relay::RELAY_ADDR, Relay, Declared(&[RELAY])),
+    (relay::FUNCTIONS_URL, Relay, Declared(&[RELAY])),
+    (
+        relay::APCA_STREAM_URL,
+        Relay,
+        Absent("derived from APCA_API_BASE_URL (wss://…/stream), which the template sets; set only for a fake"),
+    ),
+    (relay::APCA_DATA_STREAM_URL, Relay, Declared(&[RELAY])),
+    (relay::RELAY_ACCOUNT_ID, Relay, Absent("read from GET /v2/account at start: the keys name their account")),
+    (relay::RELAY_SYMBOLS, Relay, Declared(&[RELAY])),
+    (relay::RELAY_TICK_INTERVAL_MS, Relay, Declared(&[RELAY])),
+    (relay::RELAY_SYNC_INTERVAL_SECS, Relay, Declared(&[RELAY])),
+    (relay::RELAY_BACKFILL_LOOKBACK_SECS, Relay, Declared(&[RELAY])),
+    (relay::RELAY_LOG, Relay, Declared(&[RELAY])),
     // The gateway.
     (gateway::GATEWAY_ADDR, Gateway, Declared(&[GATEWAY])),
     (gateway::ALLOWED_ORIGINS, Gateway, Declared(&[GATEWAY])),
@@ -247,6 +285,12 @@ fn the_template_values_pass_the_binaries_config_checks() {
             }
             continue;
         }
+        if binary == RELAY {
+            if let Err(error) = broker_relay::Config::from_source(&values) {
+                panic!("{RELAY}'s environment in {} is refused: {error}", template::PATH);
+            }
+            continue;
+        }
         let function = Function::ALL.into_iter().find(|f| f.name() == binary).expect("a function binary");
         let mut lambda = values.clone();
         lambda.insert(func::AWS_LAMBDA_RUNTIME_API.to_owned(), "127.0.0.1:9001".to_owned());
@@ -286,7 +330,7 @@ fn functions_triggers_and_builds_match_the_code() {
         assert_eq!(events.len(), 1, "{}: one trigger", function.name());
         let event = events[0];
         match function {
-            Function::BrokerWebhook | Function::PriceTicks => {
+            Function::BrokerWebhook | Function::PriceTicks | Function::AccountLinks | Function::PositionSync => {
                 assert_eq!(event["Type"].as_str(), Some("HttpApi"), "{}", function.name());
                 assert_eq!(event["Properties"]["Path"].as_str(), Some(function.path()), "{}", function.name());
                 assert_eq!(event["Properties"]["Method"].as_str(), Some("POST"), "{}", function.name());
@@ -374,11 +418,9 @@ fn the_gateway_fits_its_load_balancer() {
 #[test]
 fn compose_sets_only_what_its_binaries_read() {
     let compose = compose::Compose::load();
-    for (service, reader) in [("gateway", Gateway), ("functions", Functions)] {
-        let readable: BTreeSet<&str> = all_variables()
-            .filter(|(_, read_by, _)| *read_by == reader || *read_by == Both)
-            .map(|(name, _, _)| *name)
-            .collect();
+    for (service, reader) in [("gateway", Gateway), ("functions", Functions), ("relay", Relay)] {
+        let readable: BTreeSet<&str> =
+            all_variables().filter(|(_, read_by, _)| read_by.includes(reader)).map(|(name, _, _)| *name).collect();
         for name in compose.service(service).environment.keys() {
             let base =
                 name.strip_suffix(common::config::FILE_SUFFIX).filter(|base| IMPLICIT_FILE_SECRETS.contains(base));
@@ -457,6 +499,19 @@ fn resolve(template: &Template, name: &str, setting: &Setting) -> String {
             template.section("Mappings")[map][top][second].as_str().map(str::to_owned).unwrap_or_else(|| {
                 panic!("{name}: no mapping value {map}.{top}.{second}");
             })
+        }
+        Setting::Intrinsic(tag, Value::String(text)) if tag == "Sub" => {
+            // `${IngestApi}`, `${AWS::Region}`, …: any stand-in keeps the shape.
+            let mut resolved = String::new();
+            let mut rest = text.as_str();
+            while let Some(start) = rest.find("${") {
+                let end = rest[start..].find('}').map_or(rest.len(), |e| start + e + 1);
+                resolved.push_str(&rest[..start]);
+                resolved.push_str("example");
+                rest = &rest[end..];
+            }
+            resolved.push_str(rest);
+            resolved
         }
         other => panic!("{name}: cannot resolve {other:?} for the check"),
     }

@@ -4,6 +4,7 @@
 //! documented, and every request example is accepted as it stands.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -49,7 +50,7 @@ async fn the_http_contract_matches_the_routers() {
         GatewayState::new(GatewayConfig::from_source(&vars).expect("config"), store.log.clone()).expect("state");
     let tolerance = Duration::from_secs(300);
     let functions = FunctionsState::new(
-        Deps::new(store.clone()),
+        Deps::new(store.clone()).with_broker(Arc::new(FlatBroker)),
         &Function::ALL,
         Some(Verifier::new(Secret::new(WEBHOOK_SECRET.to_vec()), tolerance)),
         Some(Verifier::new(Secret::new(INGEST_SECRET.to_vec()), tolerance)),
@@ -103,5 +104,30 @@ async fn the_http_contract_matches_the_routers() {
                 "{method} {path}: {status} is not documented ({statuses:?}): {body}"
             );
         }
+    }
+}
+
+/// A broker with no positions and fixed balances: enough for the sync
+/// example to be answered 200.
+#[derive(Debug)]
+struct FlatBroker;
+
+#[async_trait::async_trait]
+impl broker::Broker for FlatBroker {
+    async fn position(
+        &self,
+        _: &broker::AccountId,
+        _: &common::event::Symbol,
+    ) -> Result<Option<broker::BrokerPosition>, broker::BrokerError> {
+        Ok(None)
+    }
+
+    async fn account(&self, _: &broker::AccountId) -> Result<broker::BrokerAccount, broker::BrokerError> {
+        let amount = rust_decimal::Decimal::new(10_000_000, 2);
+        Ok(broker::BrokerAccount { cash: amount, equity: amount, last_equity: amount, buying_power: amount })
+    }
+
+    async fn positions(&self, _: &broker::AccountId) -> Result<Vec<broker::BrokerPosition>, broker::BrokerError> {
+        Ok(Vec::new())
     }
 }

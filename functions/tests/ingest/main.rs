@@ -4,9 +4,11 @@
 //!
 //! One test binary, several modules: one link step for all of them.
 
+mod accounts;
 mod bench;
 mod completions;
 mod harness;
 mod lambda;
 mod prices;
+mod sync;
 mod webhook;

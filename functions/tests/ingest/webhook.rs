@@ -330,3 +330,31 @@ async fn without_a_broker_fills_are_refused_clearly_and_other_updates_pass() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(types(&h.events(&alice).await), ["order_update"]);
 }
+
+/// The relay's backfill names a fill by its activity id, the stream by its
+/// execution id; both carry the order's filled quantity after the fill,
+/// which is what the fill is named by, so it is published once.
+#[tokio::test]
+async fn a_fill_from_the_stream_and_again_from_a_backfill_publishes_once() {
+    let h = Harness::start().await;
+    let alice = user("alice");
+    h.link("acct-alice", &alice).await;
+    h.alpaca.set_position("AAPL", "10", "170.25", "175.50");
+    let live = fill("acct-alice", "7922ab44-2b9b-4b8a-9d5f-4a9d3d3f2c11");
+    let backfilled = fill("acct-alice", "20260103153045123::7922ab44-2b9b-4b8a-9d5f-4a9d3d3f2c11");
+    let (_, first) = h.send(PATH, &live, Some(sign(WEBHOOK_SECRET, &live))).await;
+    let (_, again) = h.send(PATH, &backfilled, Some(sign(WEBHOOK_SECRET, &backfilled))).await;
+    assert_eq!((first, again), (json!({"published": 4, "duplicates": 0}), json!({"published": 0, "duplicates": 4})));
+
+    // The next execution of the same order (filled quantity 10 → 15) is new.
+    let mut more = order("partially_filled", "15");
+    more["qty"] = json!("20");
+    let next = trade_update("acct-alice", "partial_fill", Some("exec-next"), more);
+    let (_, answer) = h.send(PATH, &next, Some(sign(WEBHOOK_SECRET, &next))).await;
+    assert_eq!(answer, json!({"published": 4, "duplicates": 0}));
+
+    // A fill whose order claims less filled than the fill itself is refused.
+    let bad = trade_update("acct-alice", "fill", Some("exec-bad"), order("filled", "5"));
+    let (status, answer) = h.send(PATH, &bad, Some(sign(WEBHOOK_SECRET, &bad))).await;
+    assert_eq!((status, &answer["error"]["field"]), (StatusCode::BAD_REQUEST, &json!("order.filled_qty")));
+}
