@@ -1,11 +1,13 @@
 //! Every ingest body, decoded and checked as the functions do: the first
-//! byte picks the body (completion, tick batch, broker trade update), the
-//! rest is the JSON. Never a panic; an accepted body meets the rules.
+//! byte picks the body (completion, tick batch, broker trade update,
+//! account link, position sync), the rest is the JSON. Never a panic; an accepted body meets the rules.
 #![no_main]
 
+use functions::accounts::{self, LinkRequest};
 use functions::completion::{self, Completion};
 use functions::input::parse;
 use functions::prices::{self, TickBatch};
+use functions::sync::{self, SyncRequest};
 use functions::webhook::{self, TradeUpdateMessage};
 use libfuzzer_sys::fuzz_target;
 
@@ -13,7 +15,7 @@ const MAX_TICKS: usize = 1_000;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else { return };
-    match which % 3 {
+    match which % 5 {
         0 => {
             if let Ok(completion) = parse::<Completion>(body) {
                 if completion::check(&completion).is_ok() {
@@ -30,9 +32,21 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        _ => {
+        2 => {
             if let Ok(message) = parse::<TradeUpdateMessage>(body) {
                 let _ = webhook::check(&message);
+            }
+        }
+        3 => {
+            if let Ok(request) = parse::<LinkRequest>(body) {
+                if let Ok(account) = accounts::check(&request) {
+                    assert!(!account.as_str().is_empty() && account.as_str().len() <= 128);
+                }
+            }
+        }
+        _ => {
+            if let Ok(request) = parse::<SyncRequest>(body) {
+                let _ = sync::check(&request);
             }
         }
     }
