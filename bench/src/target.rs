@@ -25,20 +25,34 @@ pub struct Target {
     admin: fred::clients::Client,
     /// Our own server, stopped when the target is dropped.
     _server: Option<RedisServer>,
+    /// Its replicas, when asked for.
+    _replicas: Vec<RedisServer>,
 }
 
 impl Target {
     /// Starts our own `redis-server`, or connects to `url`, which must name
     /// a loopback host: the bench floods and flushes its target.
     pub async fn start_or_connect(url: Option<&str>) -> Result<Self, Error> {
-        let (url, server) = match url {
-            Some(url) => (url.to_owned(), None),
+        Self::start_or_connect_with(url, 0).await
+    }
+
+    /// [`Target::start_or_connect`] with `replicas` replicas of our own
+    /// server, in sync before this returns (for durability runs); a given
+    /// `url` takes no replicas.
+    pub async fn start_or_connect_with(url: Option<&str>, replicas: u32) -> Result<Self, Error> {
+        let (url, server, replicas) = match url {
+            Some(_) if replicas > 0 => {
+                return Err(Error::InvalidOption(
+                    "replicas are started with the bench's own server; leave out --redis-url".to_owned(),
+                ))
+            }
+            Some(url) => (url.to_owned(), None, Vec::new()),
             None => {
                 require_tool("redis-server", REDIS_SERVER_HINT).await?;
-                let server = tokio::task::spawn_blocking(RedisServer::start)
+                let (server, replicas) = tokio::task::spawn_blocking(move || start_with_replicas(replicas))
                     .await
                     .map_err(|e| Error::Redis(format!("starting redis-server: {e}")))?;
-                (server.url(), Some(server))
+                (server.url(), Some(server), replicas)
             }
         };
         let config = Config::from_url(&url).map_err(|e| Error::InvalidOption(format!("--redis-url {url}: {e}")))?;
@@ -46,7 +60,7 @@ impl Target {
             loopback_server(&config).map_err(|why| Error::InvalidOption(format!("--redis-url {url}: {why}")))?;
         let admin = Builder::from_config(config).build()?;
         admin.init().await?;
-        Ok(Self { url, host, port, admin, _server: server })
+        Ok(Self { url, host, port, admin, _server: server, _replicas: replicas })
     }
 
     /// The URL the code under test connects to.
@@ -118,6 +132,25 @@ impl Target {
         let version = field("redis_version").unwrap_or("unknown").to_owned();
         Ok((version, field("aof_enabled") == Some("1")))
     }
+}
+
+/// A server and `count` replicas of it, each in sync (`state=online`).
+fn start_with_replicas(count: u32) -> (RedisServer, Vec<RedisServer>) {
+    if count == 0 {
+        return (RedisServer::start(), Vec::new());
+    }
+    // No 5 s pause before each replica's first full sync.
+    let master = RedisServer::start_with(&["--repl-diskless-sync-delay", "0"]);
+    let port = master.port().to_string();
+    let replicas: Vec<RedisServer> =
+        (0..count).map(|_| RedisServer::start_with(&["--replicaof", "127.0.0.1", &port])).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let online = |m: &RedisServer| m.command(&["INFO", "replication"]).map_or(0, |i| i.matches("state=online").count());
+    while online(&master) < count as usize {
+        assert!(std::time::Instant::now() < deadline, "the replicas did not sync within 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (master, replicas)
 }
 
 /// Fails with an install hint when `tool` is not on `PATH`.

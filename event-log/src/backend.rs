@@ -12,7 +12,7 @@ use crate::error::LogError;
 use crate::index::SharedIndex;
 use crate::log::{LogSettings, SharedLog};
 use crate::memory::MemoryLog;
-use crate::redis::RedisLog;
+use crate::redis::{Durability, RedisLog};
 
 #[cfg(test)]
 mod tests;
@@ -34,6 +34,14 @@ pub mod vars {
     /// Milliseconds before a Redis command is given up; default 2 000,
     /// 1 to 60 000.
     pub const REDIS_COMMAND_TIMEOUT_MS: &str = "REDIS_COMMAND_TIMEOUT_MS";
+    /// Replicas that must have an event before its publish is acknowledged
+    /// and its notice sent (`WAIT`); default 0 (the master alone), at most
+    /// 5. Set it to 1 where a failover must never lose an acknowledged
+    /// event.
+    pub const REDIS_WAIT_REPLICAS: &str = "REDIS_WAIT_REPLICAS";
+    /// Milliseconds a publish waits for those replicas before it is
+    /// answered unavailable (the sender retries); default 500, 1 to 10 000.
+    pub const REDIS_WAIT_TIMEOUT_MS: &str = "REDIS_WAIT_TIMEOUT_MS";
 }
 
 /// Defaults and bounds of the variables in [`vars`].
@@ -53,6 +61,14 @@ pub mod defaults {
     /// Longest command timeout accepted; beyond it, a stalled Redis stalls
     /// every request behind it for too long.
     pub const MAX_REDIS_COMMAND_TIMEOUT_MS: u64 = 60_000;
+    /// [`super::vars::REDIS_WAIT_REPLICAS`] default: acknowledge on the master.
+    pub const REDIS_WAIT_REPLICAS: u32 = 0;
+    /// More replicas per shard than anyone runs.
+    pub const MAX_REDIS_WAIT_REPLICAS: u32 = 5;
+    /// [`super::vars::REDIS_WAIT_TIMEOUT_MS`] default.
+    pub const REDIS_WAIT_TIMEOUT_MS: u64 = 500;
+    /// Longest wait accepted.
+    pub const MAX_REDIS_WAIT_TIMEOUT_MS: u64 = 10_000;
 }
 
 /// How to reach Redis, for the Redis event-log backend.
@@ -63,6 +79,8 @@ pub struct RedisConfig {
     pub command_timeout: Duration,
     /// History kept per user.
     pub settings: LogSettings,
+    /// When a publish is acknowledged.
+    pub durability: Durability,
 }
 
 impl RedisConfig {
@@ -75,6 +93,7 @@ impl RedisConfig {
             url,
             command_timeout: Duration::from_millis(defaults::REDIS_COMMAND_TIMEOUT_MS),
             settings: LogSettings::default(),
+            durability: Durability::NONE,
         })
     }
 
@@ -92,6 +111,7 @@ impl fmt::Debug for RedisConfig {
             .field("url", &redact_url(&self.url))
             .field("command_timeout", &self.command_timeout)
             .field("settings", &self.settings)
+            .field("durability", &self.durability)
             .finish()
     }
 }
@@ -108,7 +128,8 @@ pub enum Backend {
 
 impl Backend {
     /// Reads [`vars::REDIS_URL`], [`vars::STREAM_MAXLEN`],
-    /// [`vars::DEDUPE_TTL_SECS`] and [`vars::REDIS_COMMAND_TIMEOUT_MS`].
+    /// [`vars::DEDUPE_TTL_SECS`], [`vars::REDIS_COMMAND_TIMEOUT_MS`],
+    /// [`vars::REDIS_WAIT_REPLICAS`] and [`vars::REDIS_WAIT_TIMEOUT_MS`].
     /// All are checked even when unused, so a typo never waits for the day
     /// Redis is switched on.
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
@@ -133,12 +154,28 @@ impl Backend {
             1,
             defaults::MAX_REDIS_COMMAND_TIMEOUT_MS,
         )?);
+        let durability = Durability {
+            replicas: config::parse_between_or(
+                source,
+                vars::REDIS_WAIT_REPLICAS,
+                defaults::REDIS_WAIT_REPLICAS,
+                0,
+                defaults::MAX_REDIS_WAIT_REPLICAS,
+            )?,
+            timeout: Duration::from_millis(config::parse_between_or(
+                source,
+                vars::REDIS_WAIT_TIMEOUT_MS,
+                defaults::REDIS_WAIT_TIMEOUT_MS,
+                1,
+                defaults::MAX_REDIS_WAIT_TIMEOUT_MS,
+            )?),
+        };
         match config::optional(source, vars::REDIS_URL) {
             None => Ok(Backend::Memory(settings)),
             Some(url) => {
                 let url = url.trim().to_owned();
                 check_redis_url(&url)?;
-                Ok(Backend::Redis(RedisConfig { url, command_timeout, settings }))
+                Ok(Backend::Redis(RedisConfig { url, command_timeout, settings, durability }))
             }
         }
     }
@@ -193,7 +230,8 @@ pub async fn open(backend: &Backend, role: Role) -> Result<Store, LogError> {
             Ok(Store::in_memory(*settings))
         }
         Backend::Redis(redis) => {
-            let log = RedisLog::connect(redis.url(), redis.settings, redis.command_timeout).await?;
+            let log =
+                RedisLog::connect_durable(redis.url(), redis.settings, redis.command_timeout, redis.durability).await?;
             if role == Role::Follower {
                 log.open_notices().await?;
             }

@@ -50,16 +50,51 @@ const MARK_LUA: &str = include_str!("redis/mark.lua");
 /// bench's `redis-benchmark` baseline).
 pub const PUBLISH_SCRIPT: &str = PUBLISH_LUA;
 
+/// When a publish counts as done: on the master alone (the default), or
+/// once `replicas` replicas have it (`WAIT replicas timeout`).
+///
+/// With replicas asked for, an event is acknowledged only after `WAIT` saw
+/// them take it, and its notice is sent only then: an event a failover could
+/// still lose is neither acknowledged (the sender retries it, same dedupe
+/// id) nor shown to any follower, so no follower ever sees a seq that the
+/// promoted replica then gives to another event. A wait that times out
+/// answers [`LogError::Unavailable`]; the retry finds the event stored
+/// (a duplicate), waits again, and sends its notice then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Durability {
+    /// Replicas that must have an event before it is acknowledged; 0: none.
+    pub replicas: u32,
+    /// How long one publish waits for them.
+    pub timeout: Duration,
+}
+
+impl Durability {
+    /// Acknowledged once the master has it.
+    pub const NONE: Durability = Durability { replicas: 0, timeout: Duration::from_millis(0) };
+
+    /// Whether publishes wait for replicas.
+    pub fn is_on(&self) -> bool {
+        self.replicas > 0
+    }
+}
+
+impl Default for Durability {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
 /// The `KEYS` (meta, events, positions, orders, account, trades, dedupe)
 /// and `ARGV` (head, rest, data, effect, field, remove, maxlen, ttl, epoch
-/// for a new history, notify channel, trades kept) that publishing `new`
-/// passes to [`PUBLISH_SCRIPT`].
+/// for a new history, notify channel, trades kept, defer the notice) that
+/// publishing `new` passes to [`PUBLISH_SCRIPT`] (notices not deferred).
 pub fn publish_script_call(
     new: &NewEvent,
     settings: &LogSettings,
     epoch: &str,
 ) -> Result<(Vec<String>, Vec<String>), LogError> {
-    let call = PublishArgs::new(&Script::from_lua(PUBLISH_LUA), settings).call(new, epoch.to_owned())?;
+    let call =
+        PublishArgs::new(&Script::from_lua(PUBLISH_LUA), settings, Durability::NONE).call(new, epoch.to_owned())?;
     let mut strings = call.into_iter().skip(2).map(|v| v.into_string().ok_or_else(|| corrupt("publish argument")));
     let keys = strings.by_ref().take(PUBLISH_KEYS).collect::<Result<_, _>>()?;
     let args = strings.collect::<Result<_, _>>()?;
@@ -70,7 +105,7 @@ pub fn publish_script_call(
 const PUBLISH_KEYS: usize = 7;
 
 /// `ARGV` of `publish.lua`.
-const PUBLISH_ARGV: usize = 11;
+const PUBLISH_ARGV: usize = 12;
 
 /// What every publish sends besides the event's own parts, built once per
 /// log: the script's SHA and the settings, as values that clone without
@@ -81,15 +116,18 @@ struct PublishArgs {
     maxlen: Value,
     ttl: Value,
     trades_kept: Value,
+    /// `1` when the notice waits for the replicas ([`Durability`]).
+    defer: Value,
 }
 
 impl PublishArgs {
-    fn new(script: &Script, settings: &LogSettings) -> Self {
+    fn new(script: &Script, settings: &LogSettings, durability: Durability) -> Self {
         Self {
             sha: script.sha1().clone().into(),
             maxlen: settings.stream_maxlen.to_string().into(),
             ttl: settings.dedupe_ttl.as_secs().max(1).to_string().into(),
             trades_kept: SNAPSHOT_TRADES.to_string().into(),
+            defer: Value::from_static_str(if durability.is_on() { "1" } else { "0" }),
         }
     }
 
@@ -124,6 +162,7 @@ impl PublishArgs {
             epoch.into(),
             keys.notify.into(),
             self.trades_kept.clone(),
+            self.defer.clone(),
         ]);
         Ok(call)
     }
@@ -175,6 +214,7 @@ struct Inner {
     pubsub: OnceCell<PubSub>,
     url: String,
     command_timeout: Duration,
+    durability: Durability,
 }
 
 #[derive(Debug)]
@@ -202,6 +242,17 @@ impl RedisLog {
     /// Commands that cannot complete within `command_timeout`, or are issued
     /// while the connection is down, fail with [`LogError::Unavailable`].
     pub async fn connect(url: &str, settings: LogSettings, command_timeout: Duration) -> Result<Self, LogError> {
+        Self::connect_durable(url, settings, command_timeout, Durability::NONE).await
+    }
+
+    /// [`RedisLog::connect`], acknowledging a publish only once `durability`
+    /// says so.
+    pub async fn connect_durable(
+        url: &str,
+        settings: LogSettings,
+        command_timeout: Duration,
+        durability: Durability,
+    ) -> Result<Self, LogError> {
         let client = build_client(url, command_timeout, 32)?;
         client.init().await.map_err(unavailable)?;
         let (notices, _) = broadcast::channel(NOTICE_CAPACITY);
@@ -210,7 +261,7 @@ impl RedisLog {
             inner: Arc::new(Inner {
                 client,
                 options: Options { fail_fast: true, timeout: Some(command_timeout), ..Options::default() },
-                publish_args: PublishArgs::new(&publish, &settings),
+                publish_args: PublishArgs::new(&publish, &settings, durability),
                 publish,
                 read_after: Script::from_lua(READ_AFTER_LUA),
                 snapshot: Script::from_lua(SNAPSHOT_LUA),
@@ -219,6 +270,7 @@ impl RedisLog {
                 pubsub: OnceCell::new(),
                 url: url.to_owned(),
                 command_timeout,
+                durability,
             }),
         };
         // Load once now; `eval` reloads if the server loses its cache later.
@@ -272,8 +324,70 @@ impl RedisLog {
             let call = self.publish_call(new)?;
             Ok(client.custom::<Value, _>(evalsha(&call), call))
         })
-        .await?;
-        parse_published(reply)
+        .await;
+        let answer = reply.and_then(parse_published);
+        self.replicated(std::slice::from_ref(new), vec![answer]).await.pop().unwrap_or_else(|| Err(corrupt("publish")))
+    }
+
+    /// With [`Durability`] on: waits, once per slot, for the replicas to
+    /// have the published events, then sends their deferred notices; an
+    /// event whose wait fell short (or whose notice failed) is answered
+    /// unavailable, so its sender retries. Without: the answers as they are.
+    async fn replicated(
+        &self,
+        events: &[NewEvent],
+        answers: Vec<Result<(Published, Option<Value>), LogError>>,
+    ) -> Vec<Result<Published, LogError>> {
+        let durability = self.inner.durability;
+        if !durability.is_on() {
+            return answers.into_iter().map(|a| a.map(|(published, _)| published)).collect();
+        }
+        let slot_of =
+            |event: &NewEvent| fred::util::redis_keyslot(UserKeys::new(event.event.user_id()).meta.as_bytes());
+        let mut slots: Vec<u16> =
+            events.iter().zip(&answers).filter(|(_, a)| a.is_ok()).map(|(e, _)| slot_of(e)).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let waits = futures::future::join_all(slots.iter().map(|&slot| self.wait_replicas(slot, durability))).await;
+        let waited: HashMap<u16, Result<(), LogError>> = slots.into_iter().zip(waits).collect();
+        let mut out = Vec::with_capacity(answers.len());
+        for (event, answer) in events.iter().zip(answers) {
+            out.push(match answer {
+                Err(error) => Err(error),
+                Ok((published, notice)) => match waited.get(&slot_of(event)) {
+                    Some(Err(LogError::Unavailable(why))) => Err(LogError::Unavailable(why.clone())),
+                    Some(Err(other)) => Err(LogError::Unavailable(other.to_string())),
+                    _ => self.notify(event, notice).await.map(|()| published),
+                },
+            });
+        }
+        out
+    }
+
+    /// `WAIT replicas timeout` on the connection of `slot`'s master: every
+    /// write sent on it so far, the scripts just run included.
+    async fn wait_replicas(&self, slot: u16, durability: Durability) -> Result<(), LogError> {
+        let timeout_ms = durability.timeout.as_millis().max(1) as i64;
+        let options =
+            Options { timeout: Some(self.inner.command_timeout + durability.timeout), ..self.inner.options.clone() };
+        let command = CustomCommand::new_static("WAIT", ClusterHash::Custom(slot), false);
+        let args = vec![Value::Integer(i64::from(durability.replicas)), Value::Integer(timeout_ms)];
+        let reached: i64 = self.inner.client.with_options(&options).custom(command, args).await.map_err(unavailable)?;
+        if reached < i64::from(durability.replicas) {
+            return Err(LogError::Unavailable(format!(
+                "written to {reached} of {} replicas within {:?}: not acknowledged",
+                durability.replicas, durability.timeout
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sends a deferred notice on the user's channel.
+    async fn notify(&self, event: &NewEvent, notice: Option<Value>) -> Result<(), LogError> {
+        let Some(notice) = notice else { return Ok(()) };
+        let channel = UserKeys::new(event.event.user_id()).notify;
+        let client = self.inner.client.with_options(&self.inner.options);
+        client.spublish::<(), _, _>(channel, notice).await.map_err(unavailable)
     }
 
     async fn pubsub(&self) -> Result<&PubSub, LogError> {
@@ -420,18 +534,21 @@ fn corrupt(what: &str) -> LogError {
     LogError::Corrupt(what.to_owned())
 }
 
-fn parse_published(value: Value) -> Result<Published, LogError> {
+/// The publish script's answer, and the deferred notice it returned (see
+/// [`Durability`]).
+fn parse_published(value: Value) -> Result<(Published, Option<Value>), LogError> {
     let mut parts = value.into_array().into_iter();
     let (Some(flag), Some(seq), Some(epoch)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(corrupt("publish reply"));
     };
     let seq = seq.as_u64().ok_or_else(|| corrupt("publish seq"))?;
     let epoch = epoch.into_string().ok_or_else(|| corrupt("publish epoch"))?;
-    Ok(match flag.as_u64() {
+    let published = match flag.as_u64() {
         Some(1) => Published::New { seq, epoch },
         Some(0) => Published::Duplicate { seq, epoch },
         _ => return Err(corrupt("publish flag")),
-    })
+    };
+    Ok((published, parts.next()))
 }
 
 fn optional_string(value: Value) -> Option<String> {
@@ -700,6 +817,7 @@ impl RedisLog {
     async fn publish_pipelined(&self, events: &[NewEvent]) -> Vec<Result<Published, LogError>> {
         let calls = events.iter().map(|event| self.publish_call(event)).collect();
         let answers = self.script_pipeline(&self.inner.publish, calls).await;
-        answers.into_iter().map(|answer| answer.and_then(parse_published)).collect()
+        let answers = answers.into_iter().map(|answer| answer.and_then(parse_published)).collect();
+        self.replicated(events, answers).await
     }
 }

@@ -257,3 +257,122 @@ async fn a_dead_master_stops_only_its_own_shard() {
     }
     assert!(others >= 10, "the users spread over the shards ({others} off the dead one)");
 }
+
+/// The issue-13 loss: a master killed while its replica lagged (paused),
+/// and the replica promoted. With the log waiting for a replica
+/// (`REDIS_WAIT_REPLICAS=1`) the events written while the replica stalled
+/// are refused, not acknowledged, and announced to no follower; their
+/// senders retry them on the promoted replica once it has a replica again. Afterwards every
+/// acknowledged event is in the log exactly once, and every notice any
+/// follower got carries the event the log has at that seq: no seq was shown
+/// for one event and then given to another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_lost_while_its_replica_stalls_loses_no_acknowledged_event() {
+    use event_log::conformance::{account, user};
+    use event_log::keys::UserKeys;
+    use event_log::redis::{Durability, RedisLog};
+    use event_log::{EventLog, NewEvent, Notice, ReadAfter};
+
+    let mut cluster = RedisCluster::start(3, 1);
+    let durability = Durability { replicas: 1, timeout: Duration::from_secs(1) };
+    let log = RedisLog::connect_durable(&cluster.url(), LogSettings::default(), on_redis::TIMEOUT, durability)
+        .await
+        .expect("connect");
+    let users: Vec<UserId> = (0..30).map(|i| user(&format!("stall-{i}"))).collect();
+    let owners: Vec<u16> = users.iter().map(|u| cluster.owner_of(&UserKeys::new(u).meta).expect("an owner")).collect();
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut notices = log.notices();
+    let collector = tokio::spawn({
+        let heard = heard.clone();
+        async move {
+            loop {
+                match notices.recv().await {
+                    Ok(Notice::Event { user, event, .. }) => {
+                        heard.lock().unwrap_or_else(|e| e.into_inner()).push((user, event.seq, event.json))
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        }
+    });
+    for u in &users {
+        log.follow(u).await.expect("follow");
+    }
+    for (i, u) in users.iter().enumerate() {
+        log.publish(&NewEvent::new(account(u, 0), format!("before-{i}"))).await.expect("publish before");
+    }
+
+    // The first master's replica stalls; events of its users are refused.
+    let victim = cluster.nodes()[0].port();
+    let replica = cluster
+        .nodes()
+        .iter()
+        .position(|n| n.command(&["INFO", "replication"]).is_ok_and(|i| i.contains(&format!("master_port:{victim}"))))
+        .expect("the victim's replica");
+    cluster.nodes()[replica].pause();
+    let second: Vec<NewEvent> =
+        users.iter().enumerate().map(|(i, u)| NewEvent::new(account(u, 1), format!("after-{i}"))).collect();
+    let mut refused = Vec::new();
+    for (i, event) in second.iter().enumerate() {
+        match log.publish(event).await {
+            Ok(_) => assert_ne!(owners[i], victim, "{}: acknowledged though its replica stalls", users[i]),
+            Err(_) => {
+                assert_eq!(owners[i], victim, "{}: refused on a healthy shard", users[i]);
+                refused.push(i);
+            }
+        }
+    }
+    assert!(refused.len() >= 5, "enough users on the victim's shard ({})", refused.len());
+
+    // The master dies with them; the replica comes back and is promoted.
+    cluster.nodes_mut()[0].kill();
+    cluster.nodes()[replica].resume();
+    test_support::wait::until("the replica promoted", Duration::from_secs(30), || {
+        let info = cluster.nodes()[replica].command(&["INFO", "replication"]).unwrap_or_default();
+        std::future::ready(info.contains("role:master").then_some(()))
+    })
+    .await;
+    // The promoted master has no replica left, so it refuses too (a
+    // durability pause, docs/redis.md) until the old master is back as its
+    // replica, as ElastiCache replaces a failed node.
+    cluster.nodes_mut()[0].restart();
+    test_support::wait::until("a replica for the promoted master", Duration::from_secs(30), || {
+        let info = cluster.nodes()[replica].command(&["INFO", "replication"]).unwrap_or_default();
+        std::future::ready(info.contains("state=online").then_some(()))
+    })
+    .await;
+    // Senders retry what was refused until it is acknowledged.
+    for &i in &refused {
+        test_support::wait::until(&format!("{} retried", users[i]), Duration::from_secs(30), || async {
+            log.publish(&second[i]).await.ok()
+        })
+        .await;
+    }
+
+    // Every acknowledged event once, in order; every notice matches the log.
+    let mut logged = std::collections::HashMap::new();
+    for u in &users {
+        let ReadAfter::Events { events, .. } = log.read_after(u, None, 0, 100).await.expect("read") else {
+            panic!("{u}: no events");
+        };
+        let cash: Vec<String> = events
+            .iter()
+            .map(|e| match e.decode().expect("decode") {
+                common::event::Event::AccountUpdate(a) => a.data.cash.to_string(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(cash, ["0.00", "0.01"], "{u}: each acknowledged event exactly once, in order");
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2], "{u}");
+        for e in events {
+            logged.insert((u.clone(), e.seq), e.json);
+        }
+    }
+    collector.abort();
+    let heard = heard.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(!heard.is_empty());
+    for (u, seq, json) in &heard {
+        assert_eq!(logged.get(&(u.clone(), *seq)), Some(json), "{u} seq {seq}: a notice the log does not hold");
+    }
+}

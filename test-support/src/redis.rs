@@ -77,6 +77,24 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the server (SIGSTOP): its connections stay open and nothing
+    /// answers, as a replica stalled by a slow disk or a long GC-like pause.
+    /// [`Self::resume`] thaws it.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a [`Self::pause`]d server (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let Some(child) = &self.child else { return };
+        let status = Command::new("kill").arg(signal).arg(child.id().to_string()).status().expect("run kill");
+        assert!(status.success(), "kill {signal} {}", child.id());
+    }
+
     /// Starts the server again on the same port and data directory.
     pub fn restart(&mut self) {
         self.stop();
@@ -172,8 +190,18 @@ impl RedisCluster {
     /// not form.
     pub fn start(masters: usize, replicas: usize) -> Self {
         assert!(masters >= 3, "Redis Cluster needs at least 3 masters");
-        let args =
-            ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"];
+        // No 5 s pause before a replica's first full sync (Redis' default
+        // waits for more replicas to share one transfer).
+        let args = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "2000",
+            "--repl-diskless-sync-delay",
+            "0",
+        ];
         let nodes: Vec<RedisServer> = (0..masters * (1 + replicas)).map(|_| RedisServer::start_with(&args)).collect();
         let mut create = Command::new("redis-cli");
         create.arg("--cluster").arg("create");
@@ -195,11 +223,21 @@ impl RedisCluster {
         );
         let cluster = Self { nodes };
         let deadline = Instant::now() + START_TIMEOUT * 3;
-        while !cluster.is_ready() {
+        while !cluster.is_ready() || !cluster.replicas_online(masters * replicas) {
             assert!(Instant::now() < deadline, "the cluster did not reach cluster_state:ok");
             std::thread::sleep(Duration::from_millis(50));
         }
         cluster
+    }
+
+    /// Whether `count` replicas are in sync with their masters (`state=online`).
+    fn replicas_online(&self, count: usize) -> bool {
+        let online: usize = self
+            .nodes
+            .iter()
+            .map(|node| node.command(&["INFO", "replication"]).map_or(0, |info| info.matches("state=online").count()))
+            .sum();
+        online >= count
     }
 
     fn is_ready(&self) -> bool {

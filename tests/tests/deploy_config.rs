@@ -90,6 +90,8 @@ const VARIABLES: &[(&str, Reader, Cloud)] = &[
     (log::STREAM_MAXLEN, Both, Declared(EVENT_LOG_READERS)),
     (log::DEDUPE_TTL_SECS, Both, Declared(EVENT_LOG_READERS)),
     (log::REDIS_COMMAND_TIMEOUT_MS, Both, Declared(EVENT_LOG_READERS)),
+    (log::REDIS_WAIT_REPLICAS, Both, Declared(EVENT_LOG_READERS)),
+    (log::REDIS_WAIT_TIMEOUT_MS, Both, Declared(EVENT_LOG_READERS)),
     // Token checks: the gateway.
     (gateway::JWT_ALGORITHM, Gateway, Declared(&[GATEWAY])),
     (gateway::JWT_SECRET, Gateway, Declared(&[GATEWAY])),

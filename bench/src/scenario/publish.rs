@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use event_log::redis::RedisLog;
+use event_log::redis::{Durability, RedisLog};
 use event_log::{EventLog, LogSettings, NewEvent, Published, ReadAfter};
 use fred::prelude::LuaInterface;
 use serde::Serialize;
@@ -56,6 +56,10 @@ const DEDUPE_KEYSPACE: u64 = 1_000_000_000;
 /// What `RedisLog` gets as its command timeout.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a durable publish waits for its replica (the template's 500 ms
+/// would refuse events on a loaded machine; this measures cost, not refusals).
+const WAIT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The `--smoke` sizes: seconds, for CI.
 const SMOKE_EVENTS: u64 = 4_000;
 const SMOKE_TASKS: usize = 4;
@@ -72,6 +76,8 @@ const MAX_RUNS: usize = 20;
 
 const OURS_CALLS: &str = "ours: publish, one event per call";
 const OURS_MANY: &str = "ours: publish_many";
+const OURS_CALLS_DURABLE: &str = "ours: publish, one event per call, acknowledged once a replica has it";
+const OURS_MANY_DURABLE: &str = "ours: publish_many, acknowledged once a replica has it";
 const BASE_EVALSHA: &str = "baseline: redis-benchmark EVALSHA publish.lua";
 const BASE_XADD: &str = "baseline: redis-benchmark XADD";
 
@@ -113,6 +119,12 @@ pub struct Flags {
     /// Every key in it is DELETED (FLUSHALL) before each phase.
     #[arg(long, value_name = "URL")]
     pub redis_url: Option<String>,
+    /// Start this many replicas of the bench's server and add two phases
+    /// publishing with the log waiting for one (`REDIS_WAIT_REPLICAS=1`),
+    /// beside the same phases not waiting, in the same run: the cost of
+    /// durability. 0: no replicas, no such phases.
+    #[arg(long, default_value_t = 0)]
+    pub replicas: u32,
 }
 
 impl FlagSet for Flags {
@@ -135,6 +147,7 @@ impl FlagSet for Flags {
         check_range("runs", self.runs, 1..=MAX_RUNS)?;
         check_range("bench-clients", self.bench_clients, 1..=10_000)?;
         check_range("bench-pipeline", self.bench_pipeline, 1..=10_000)?;
+        check_range("replicas", self.replicas, 0..=3)?;
         check_range("phase-timeout-secs", self.phase_timeout_secs, 1..=3_600)
     }
 }
@@ -211,19 +224,24 @@ pub async fn run(options: &Options) -> Result<Report, Error> {
     let options = options.effective()?;
     let load_before = crate::report::load_average();
     redis_benchmark::require().await?;
-    let target = Target::start_or_connect(options.redis_url.as_deref()).await?;
+    let target = Target::start_or_connect_with(options.redis_url.as_deref(), options.replicas).await?;
     let settings = LogSettings::default();
     let workload = Arc::new(Workload::new(options.users)?);
 
     let mut logs = Vec::with_capacity(options.connections);
+    let mut durable = Vec::new();
+    let durability = Durability { replicas: 1, timeout: WAIT_TIMEOUT };
     for _ in 0..options.connections {
         logs.push(RedisLog::connect(target.url(), settings, COMMAND_TIMEOUT).await?);
+        if options.replicas > 0 {
+            durable.push(RedisLog::connect_durable(target.url(), settings, COMMAND_TIMEOUT, durability).await?);
+        }
     }
     let sha = target.script_load(PUBLISH_LUA).await?;
     check_baseline_call(&target, &logs[0], &workload, &sha, &settings).await?;
     let (evalsha, xadd) = baselines(&target, &options, &workload, &sha, &settings)?;
 
-    let mut phases: [Vec<Phase>; 4] = Default::default();
+    let mut phases: [Vec<Phase>; 6] = Default::default();
     let (n, limit) = (options.events, options.phase_limit());
     for run in 0..options.runs {
         let own = Client::Own;
@@ -235,8 +253,19 @@ pub async fn run(options: &Options) -> Result<Report, Error> {
         let child = Client::Child;
         phases[2].push(on_server(&target, n, child, async { Ok(evalsha.run(limit).await?.into()) }).await?);
         phases[3].push(on_server(&target, n, child, async { Ok(xadd.run(limit).await?.into()) }).await?);
+        let mut waiting = String::new();
+        if !durable.is_empty() {
+            phases[4]
+                .push(on_server(&target, n, own, publish_phase(&durable, &workload, &options, run, Calls::One)).await?);
+            let many = Calls::Many(options.batch);
+            phases[5].push(on_server(&target, n, own, publish_phase(&durable, &workload, &options, run, many)).await?);
+            waiting = format!(
+                "; waiting for a replica: per call {:.0}/s, publish_many {:.0}/s",
+                phases[4][run].events_per_sec, phases[5][run].events_per_sec
+            );
+        }
         eprintln!(
-            "run {}/{}: per call {:.0}/s, publish_many {:.0}/s, EVALSHA {:.0}/s, XADD {:.0}/s",
+            "run {}/{}: per call {:.0}/s, publish_many {:.0}/s, EVALSHA {:.0}/s, XADD {:.0}/s{waiting}",
             run + 1,
             options.runs,
             phases[0][run].events_per_sec,
@@ -246,10 +275,10 @@ pub async fn run(options: &Options) -> Result<Report, Error> {
         );
     }
     target.flush().await?;
-    drop(logs);
+    drop((logs, durable));
 
     let (version, aof) = target.server_info().await?;
-    let [calls, many, base_evalsha, base_xadd] = phases;
+    let [calls, many, base_evalsha, base_xadd, calls_durable, many_durable] = phases;
     let mut report = Report {
         scenario: "publish".to_owned(),
         environment: Environment::here(version, aof, load_before),
@@ -267,6 +296,11 @@ pub async fn run(options: &Options) -> Result<Report, Error> {
         commands: reproduce_commands(&target, &options, &evalsha, &xadd),
         notes: notes(&options, &workload),
     };
+    if !calls_durable.is_empty() {
+        report.rows.push(row(OURS_CALLS_DURABLE, &calls_durable, "one publish() call, then WAIT 1"));
+        let name = format!("{OURS_MANY_DURABLE}, batches of {}", options.batch);
+        report.rows.push(row(&name, &many_durable, "one publish_many() call, then WAIT 1 per slot"));
+    }
     report.compute_ratios();
     for (name, row) in [("ours per call", &report.rows[0]), ("ours publish_many", &report.rows[1])] {
         let value = row.ratio_to_baseline.unwrap_or_default();

@@ -24,6 +24,8 @@ fn redis_backend_reads_its_settings() {
         (vars::STREAM_MAXLEN, "500"),
         (vars::DEDUPE_TTL_SECS, "3600"),
         (vars::REDIS_COMMAND_TIMEOUT_MS, "750"),
+        (vars::REDIS_WAIT_REPLICAS, "1"),
+        (vars::REDIS_WAIT_TIMEOUT_MS, "250"),
     ]);
     let Backend::Redis(redis) = Backend::from_source(&src).unwrap() else {
         panic!("expected the Redis backend");
@@ -31,6 +33,7 @@ fn redis_backend_reads_its_settings() {
     assert_eq!(redis.url(), "redis://user:pw@localhost:6380/2");
     assert_eq!(redis.command_timeout, Duration::from_millis(750));
     assert_eq!(redis.settings, LogSettings { stream_maxlen: 500, dedupe_ttl: Duration::from_secs(3600) });
+    assert_eq!(redis.durability, Durability { replicas: 1, timeout: Duration::from_millis(250) });
 
     let debug = format!("{redis:?}");
     assert!(!debug.contains("pw"), "{debug}");
@@ -54,6 +57,8 @@ fn each_bad_backend_value_names_its_variable() {
         (vars::DEDUPE_TTL_SECS, "-5", "at least 60"),
         (vars::REDIS_COMMAND_TIMEOUT_MS, "0", "from 1 to 60000"),
         (vars::REDIS_COMMAND_TIMEOUT_MS, "2s", "from 1 to 60000"),
+        (vars::REDIS_WAIT_REPLICAS, "6", "from 0 to 5"),
+        (vars::REDIS_WAIT_TIMEOUT_MS, "0", "from 1 to 10000"),
         (vars::REDIS_URL, "http://localhost:6379", "redis://"),
         (vars::REDIS_URL, "localhost:6379", "redis://"),
         (vars::REDIS_URL, "redis://", "redis://"),

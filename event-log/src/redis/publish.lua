@@ -3,14 +3,25 @@
 -- ARGV: 1 head `{"type":"…",`, 2 rest `"timestamp":…,"data":`, 3 data JSON,
 --       4 effect (p|o|a|t), 5 field (symbol or order id), 6 remove (1|0),
 --       7 stream maxlen, 8 dedupe ttl (s), 9 epoch for a new history,
---       10 notify channel, 11 trades kept
+--       10 notify channel, 11 trades kept, 12 defer the notice (1|0)
 -- Returns {1, seq, epoch} when published, {0, seq, epoch} for a duplicate.
+-- With the notice deferred (the caller waits for replicas first, then sends
+-- it), nothing is published on the channel and the notice comes back as a
+-- fourth element: for a new event always, for a duplicate when its event is
+-- still in the stream (a retry after a refused wait sends it then).
 -- Every check comes before the first write: a script that fails midway
 -- would leave its earlier writes in place.
 
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 local dup = redis.call('GET', KEYS[7])
+local defer = ARGV[12] == '1'
 if dup and epoch then
+  if defer then
+    local entry = redis.call('XRANGE', KEYS[2], dup .. '-0', dup .. '-0')
+    if entry[1] then
+      return {0, tonumber(dup), epoch, epoch .. ' ' .. dup .. ' ' .. entry[1][2][2]}
+    end
+  end
   return {0, tonumber(dup), epoch}
 end
 if not epoch then
@@ -44,5 +55,9 @@ else
 end
 
 redis.call('SET', KEYS[7], seqtext, 'EX', ARGV[8])
-redis.call('SPUBLISH', ARGV[10], epoch .. ' ' .. seqtext .. ' ' .. event)
+local notice = epoch .. ' ' .. seqtext .. ' ' .. event
+if defer then
+  return {1, seq, epoch, notice}
+end
+redis.call('SPUBLISH', ARGV[10], notice)
 return {1, seq, epoch}

@@ -9,7 +9,7 @@ use fred::types::scripts::Script;
 use common::event::{OrderStatus, UserId};
 use common::fixtures as conformance;
 
-use super::{publish_script_call, PublishArgs, PUBLISH_LUA};
+use super::{publish_script_call, Durability, PublishArgs, PUBLISH_LUA};
 use crate::error::LogError;
 use crate::keys::UserKeys;
 use crate::log::{Encoded, LogSettings, NewEvent};
@@ -30,12 +30,13 @@ fn publish_call_follows_the_scripts_layout() {
     let dedupe = k.dedupe("job:1");
     assert_eq!(keys, [k.meta, k.events, k.positions, k.orders, k.account, k.trades, dedupe]);
     let encoded = Encoded::new(&new.event).expect("encoded");
-    let expected = [&encoded.head, &encoded.rest, &encoded.data, "o", "o-1", "0", "500", "60", EPOCH, &k.notify, "50"];
+    let expected =
+        [&encoded.head, &encoded.rest, &encoded.data, "o", "o-1", "0", "500", "60", EPOCH, &k.notify, "50", "0"];
     assert_eq!(args, expected);
 
     // What `RedisLog` sends: the SHA and the key count, then the same.
     let script = Script::from_lua(PUBLISH_LUA);
-    let call = PublishArgs::new(&script, &settings()).call(&new, EPOCH.to_owned()).expect("call");
+    let call = PublishArgs::new(&script, &settings(), Durability::NONE).call(&new, EPOCH.to_owned()).expect("call");
     assert_eq!(call[0].as_str().as_deref(), Some(&**script.sha1()));
     assert_eq!(call[1], Value::Integer(7));
     let rest: Vec<String> = call.into_iter().skip(2).map(|v| v.into_string().expect("text")).collect();
