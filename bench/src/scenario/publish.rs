@@ -513,12 +513,13 @@ fn reproduce_commands(
     xadd: &RedisBenchmark,
 ) -> Vec<String> {
     let port = target.port();
+    let replicas = if options.replicas > 0 { format!(" --replicas {}", options.replicas) } else { String::new() };
     let bench = if options.smoke {
-        "cargo run --release -p bench -- publish --smoke".to_owned()
+        format!("cargo run --release -p bench -- publish --smoke{replicas}")
     } else {
         format!(
             "cargo run --release -p bench -- publish --events {} --tasks {} --users {} --batch {} --connections {} \
-             --runs {} --bench-clients {} --bench-pipeline {}",
+             --runs {} --bench-clients {} --bench-pipeline {}{replicas}",
             options.events,
             options.tasks,
             options.users,
@@ -542,7 +543,7 @@ fn reproduce_commands(
 }
 
 fn notes(options: &Options, workload: &Workload) -> Vec<String> {
-    vec![
+    let mut notes = vec![
         format!(
             "Ours: {} tasks over {} RedisLog connection(s), {} users; events are position_update (4 in 5) and \
              account_update (1 in 5) with decimal strings, {:.0} bytes of stored JSON on average.",
@@ -565,6 +566,16 @@ fn notes(options: &Options, workload: &Workload) -> Vec<String> {
          seven keys of one call seven different users. A preflight check proves it stores the same bytes as \
          RedisLog::publish."
             .to_owned(),
-        "The database is flushed (FLUSHALL) before every phase; runs interleave the four phases.".to_owned(),
-    ]
+        "The database is flushed (FLUSHALL) before every phase; runs interleave the phases.".to_owned(),
+    ];
+    if options.replicas > 0 {
+        notes.push(format!(
+            "The server has {} replica(s), in sync, for every phase: the phases that wait for one \
+             (REDIS_WAIT_REPLICAS=1, WAIT timeout {} s) and the ones that do not pay the same replication; the \
+             difference is the wait, and the notice sent after it instead of inside the script.",
+            options.replicas,
+            WAIT_TIMEOUT.as_secs()
+        ));
+    }
+    notes
 }
