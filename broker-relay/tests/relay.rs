@@ -286,6 +286,7 @@ async fn a_fill_on_the_stream_reaches_the_socket_within_500_ms_with_pnl_on_the_c
         elapsed.push(sent.elapsed());
         assert_eq!(alice.trades.len(), before + 1, "one trade per fill");
     }
+    eprintln!("fill on the stream → trade, position and account on the socket: {elapsed:?}");
     assert!(elapsed.iter().all(|e| *e < Duration::from_millis(500)), "fill → socket took {elapsed:?}");
     let closing = alice.state.trades.front().expect("the sell");
     assert_eq!(closing.pnl.map(|p| p.to_string()).as_deref(), Some("100.00"), "(110 − 100) × 10");

@@ -171,21 +171,7 @@ async fn followers_keep_hearing_after_a_failover() {
     for u in &users {
         log.follow(u).await.expect("follow");
     }
-    for node in cluster.nodes() {
-        let role = node.command(&["INFO", "replication"]).unwrap_or_default();
-        if role.contains("role:slave") {
-            node.command(&["CLUSTER", "FAILOVER"]).expect("CLUSTER FAILOVER");
-        }
-    }
-    test_support::wait::until("every old replica is a master", Duration::from_secs(20), || {
-        let masters = cluster
-            .nodes()
-            .iter()
-            .filter(|n| n.command(&["INFO", "replication"]).is_ok_and(|i| i.contains("role:master")))
-            .count();
-        std::future::ready((masters == 3).then_some(()))
-    })
-    .await;
+    cluster.fail_over_every_shard().await;
     still_heard(&log, &mut notices, &users, 1).await;
 }
 
@@ -207,18 +193,7 @@ async fn followers_keep_hearing_after_a_reshard() {
         log.follow(u).await.expect("follow");
         log.publish(&NewEvent::new(account(u, i as i64), format!("before-{i}"))).await.expect("publish");
     }
-    let id_of = |port: u16| {
-        let node = cluster.nodes().iter().find(|n| n.port() == port).expect("node");
-        node.command(&["CLUSTER", "MYID"]).expect("CLUSTER MYID")
-    };
-    let (from, to) = (cluster.nodes()[0].port(), cluster.nodes()[1].port());
-    let output = std::process::Command::new("redis-cli")
-        .args(["--cluster", "reshard", &format!("127.0.0.1:{from}")])
-        .args(["--cluster-from", &id_of(from), "--cluster-to", &id_of(to)])
-        .args(["--cluster-slots", "5461", "--cluster-yes"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("redis-cli --cluster reshard");
+    let output = cluster.reshard_command(0, 1, 5461).output().expect("redis-cli --cluster reshard");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
     still_heard(&log, &mut notices, &users, 2).await;
 }

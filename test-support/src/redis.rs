@@ -246,6 +246,53 @@ impl RedisCluster {
             .all(|node| node.command(&["CLUSTER", "INFO"]).is_ok_and(|info| info.contains("cluster_state:ok")))
     }
 
+    /// Every replica takes over its master's slots (`CLUSTER FAILOVER`, the
+    /// graceful kind); returns once each is a master. A manual failover
+    /// asked for right after the cluster formed can time out while the
+    /// nodes still learn about each other, so one not done after 5 s is
+    /// asked for again (at most 30 s in all).
+    ///
+    /// # Panics
+    /// When a replica is still not a master after 30 s.
+    pub async fn fail_over_every_shard(&self) {
+        let replicas: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].command(&["INFO", "replication"]).is_ok_and(|r| r.contains("role:slave")))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            for &i in &replicas {
+                if !self.is_master(i) {
+                    self.nodes[i].command(&["CLUSTER", "FAILOVER"]).expect("CLUSTER FAILOVER");
+                }
+            }
+            let asked = Instant::now();
+            while asked.elapsed() < Duration::from_secs(5) {
+                if replicas.iter().all(|&i| self.is_master(i)) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        panic!("the replicas did not all take over within 30 s");
+    }
+
+    fn is_master(&self, node: usize) -> bool {
+        self.nodes[node].command(&["INFO", "replication"]).is_ok_and(|r| r.contains("role:master"))
+    }
+
+    /// `redis-cli --cluster reshard` moving `slots` slots (keys included)
+    /// from node `from` to node `to` (indices), ready to run.
+    pub fn reshard_command(&self, from: usize, to: usize, slots: usize) -> Command {
+        let id = |i: usize| self.nodes[i].command(&["CLUSTER", "MYID"]).expect("CLUSTER MYID").trim().to_owned();
+        let mut command = Command::new("redis-cli");
+        command
+            .args(["--cluster", "reshard", &format!("127.0.0.1:{}", self.nodes[from].port())])
+            .args(["--cluster-from", &id(from), "--cluster-to", &id(to)])
+            .args(["--cluster-slots", &slots.to_string(), "--cluster-yes"])
+            .stdin(Stdio::null());
+        command
+    }
+
     /// `redis-cluster://127.0.0.1:<first>?node=127.0.0.1:<second>&…`, the
     /// form `REDIS_URL` takes for a cluster.
     pub fn url(&self) -> String {
