@@ -26,7 +26,8 @@ pub mod names {
     /// Gauge, by `stream`: seconds since its last message (since the start
     /// before the first).
     pub const LAST_MESSAGE_AGE: &str = "relay_stream_last_message_age_seconds";
-    /// Counter, by `stream`: connections lost or refused.
+    /// Counter, by `stream`: times it went down (a connection lost, or the
+    /// first attempt failing); retries while down do not count again.
     pub const RECONNECTS: &str = "relay_stream_reconnects_total";
     /// Counter, by `kind` (`trade_update`, `price_batch`, `sync`) and
     /// `outcome` (`ok`, `refused`, `failed`): sends to the functions.
