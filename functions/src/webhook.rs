@@ -431,17 +431,9 @@ mod tests {
 
     #[test]
     fn a_reducing_fill_realizes_pnl_against_the_entry() {
-        let held = |side, quantity: i64| Position {
-            symbol: Symbol::new("AAPL").unwrap(),
-            quantity: Decimal::from(quantity),
-            current_price: Decimal::new(17_000, 2),
-            entry_price: Decimal::new(16_000, 2),
-            unrealized_pnl: Decimal::ZERO,
-            unrealized_pnl_percent: Decimal::ZERO,
-            market_value: Decimal::ZERO,
-            side,
-            strategy_id: None,
-            opened_at: None,
+        let held = |side, quantity: i64| {
+            let (entry, price) = (Decimal::new(16_000, 2), Decimal::new(17_000, 2));
+            pnl::position(Symbol::new("AAPL").unwrap(), side, Decimal::from(quantity), entry, price).unwrap()
         };
         let fill = |qty: i64| Fill { price: Decimal::new(17_250, 2), qty: Decimal::from(qty) };
         let long = held(PositionSide::Long, 10);
