@@ -78,7 +78,12 @@ pub async fn serve(
 
     let account = tokio::select! {
         account = account_id(&config, &alpaca) => account,
-        () = &mut shutdown => return Ok(()),
+        () = &mut shutdown => {
+            // Stopped before the broker ever answered: only the health
+            // server runs.
+            let _ = stop_tx.send(true);
+            return server.await.context("health server task")?.context("health server");
+        }
     };
     let account = AccountId::new(account.as_str()).with_context(|| format!("unusable account id {account:?}"))?;
     tracing::info!(%account, functions = %config.functions_url, "Broker relay started.");
