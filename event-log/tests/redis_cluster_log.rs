@@ -31,18 +31,12 @@ fn moved_answers(cluster: &RedisCluster) -> u64 {
         .sum()
 }
 
-/// Every script call goes straight to the node that owns its keys' slot:
-/// publishes (alone and pipelined), reads, snapshots and marks for users and
-/// symbols spread over all three masters draw no `MOVED`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn script_calls_reach_the_owner_of_their_slot_first() {
-    use common::event::{Mark, Symbol};
-    use event_log::conformance::{account, user};
+/// One event per user published alone, then one per user in one
+/// `publish_many`.
+async fn publish_one_then_many(log: &dyn event_log::EventLog, users: &[UserId]) {
+    use event_log::conformance::account;
     use event_log::NewEvent;
 
-    let fixture = Cluster::new(LogSettings::default()).await;
-    let log = fixture.log();
-    let users: Vec<UserId> = (0..30).map(|i| user(&format!("spread-{i}"))).collect();
     for (i, u) in users.iter().enumerate() {
         log.publish(&NewEvent::new(account(u, i as i64), format!("one-{i}"))).await.expect("publish");
     }
@@ -51,6 +45,20 @@ async fn script_calls_reach_the_owner_of_their_slot_first() {
     for result in log.publish_many(&many).await {
         result.expect("publish_many");
     }
+}
+
+/// Every script call goes straight to the node that owns its keys' slot:
+/// publishes (alone and pipelined), reads, snapshots and marks for users and
+/// symbols spread over all three masters draw no `MOVED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn script_calls_reach_the_owner_of_their_slot_first() {
+    use common::event::{Mark, Symbol};
+    use event_log::conformance::user;
+
+    let fixture = Cluster::new(LogSettings::default()).await;
+    let log = fixture.log();
+    let users: Vec<UserId> = (0..30).map(|i| user(&format!("spread-{i}"))).collect();
+    publish_one_then_many(&*log, &users).await;
     for u in &users {
         log.snapshot(u).await.expect("snapshot");
         log.read_after(u, None, 0, 10).await.expect("read_after");
@@ -68,6 +76,27 @@ async fn script_calls_reach_the_owner_of_their_slot_first() {
     let symbols: Vec<Symbol> = marks.iter().map(|m| m.symbol.clone()).collect();
     assert!(log.marks(&symbols).await.expect("marks").iter().all(Option::is_some));
     assert_eq!(moved_answers(&fixture.server), 0, "every call went to its slot's owner first");
+}
+
+/// With durability on, the `WAIT` after each publish and the deferred
+/// `SPUBLISH` also go straight to the user's master: no `MOVED` either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_publishes_reach_the_owner_of_their_slot_first() {
+    use event_log::conformance::user;
+    use event_log::redis::{Durability, RedisLog};
+    use event_log::EventLog;
+
+    let cluster = RedisCluster::start(3, 1);
+    let durability = Durability { replicas: 1, timeout: Duration::from_secs(2) };
+    let log = RedisLog::connect_durable(&cluster.url(), LogSettings::default(), on_redis::TIMEOUT, durability)
+        .await
+        .expect("connect");
+    let users: Vec<UserId> = (0..30).map(|i| user(&format!("durable-{i}"))).collect();
+    for u in &users {
+        log.follow(u).await.expect("follow");
+    }
+    publish_one_then_many(&log, &users).await;
+    assert_eq!(moved_answers(&cluster), 0, "every WAIT and SPUBLISH went to its slot's owner first");
 }
 
 /// Waits until three topology checks (one a second) passed without a
