@@ -326,12 +326,16 @@ impl RedisLog {
         })
         .await;
         let answer = reply.and_then(parse_published);
+        if !self.inner.durability.is_on() {
+            return answer.map(|(published, _)| published);
+        }
         self.replicated(std::slice::from_ref(new), vec![answer]).await.pop().unwrap_or_else(|| Err(corrupt("publish")))
     }
 
     /// With [`Durability`] on: waits, once per slot, for the replicas to
-    /// have the published events, then sends their deferred notices; an
-    /// event whose wait fell short (or whose notice failed) is answered
+    /// have the published events, then sends their deferred notices (all
+    /// at once, so a batch costs one round trip per node, not per event);
+    /// an event whose wait fell short (or whose notice failed) is answered
     /// unavailable, so its sender retries. Without: the answers as they are.
     async fn replicated(
         &self,
@@ -342,26 +346,24 @@ impl RedisLog {
         if !durability.is_on() {
             return answers.into_iter().map(|a| a.map(|(published, _)| published)).collect();
         }
-        let slot_of =
-            |event: &NewEvent| fred::util::redis_keyslot(UserKeys::new(event.event.user_id()).meta.as_bytes());
+        let keys: Vec<UserKeys> = events.iter().map(|event| UserKeys::new(event.event.user_id())).collect();
+        let slot_of: Vec<u16> = keys.iter().map(|k| fred::util::redis_keyslot(k.meta.as_bytes())).collect();
         let mut slots: Vec<u16> =
-            events.iter().zip(&answers).filter(|(_, a)| a.is_ok()).map(|(e, _)| slot_of(e)).collect();
+            slot_of.iter().zip(&answers).filter(|(_, a)| a.is_ok()).map(|(&slot, _)| slot).collect();
         slots.sort_unstable();
         slots.dedup();
         let waits = futures::future::join_all(slots.iter().map(|&slot| self.wait_replicas(slot, durability))).await;
         let waited: HashMap<u16, Result<(), LogError>> = slots.into_iter().zip(waits).collect();
-        let mut out = Vec::with_capacity(answers.len());
-        for (event, answer) in events.iter().zip(answers) {
-            out.push(match answer {
-                Err(error) => Err(error),
-                Ok((published, notice)) => match waited.get(&slot_of(event)) {
-                    Some(Err(LogError::Unavailable(why))) => Err(LogError::Unavailable(why.clone())),
-                    Some(Err(other)) => Err(LogError::Unavailable(other.to_string())),
-                    _ => self.notify(event, notice).await.map(|()| published),
-                },
-            });
-        }
-        out
+        let waited = &waited;
+        let sends = answers.into_iter().zip(keys).zip(slot_of).map(|((answer, keys), slot)| async move {
+            let (published, notice) = answer?;
+            match waited.get(&slot) {
+                Some(Err(LogError::Unavailable(why))) => Err(LogError::Unavailable(why.clone())),
+                Some(Err(other)) => Err(LogError::Unavailable(other.to_string())),
+                _ => self.notify(keys.notify, notice).await.map(|()| published),
+            }
+        });
+        futures::future::join_all(sends).await
     }
 
     /// `WAIT replicas timeout` on the connection of `slot`'s master: every
@@ -383,9 +385,8 @@ impl RedisLog {
     }
 
     /// Sends a deferred notice on the user's channel.
-    async fn notify(&self, event: &NewEvent, notice: Option<Value>) -> Result<(), LogError> {
+    async fn notify(&self, channel: String, notice: Option<Value>) -> Result<(), LogError> {
         let Some(notice) = notice else { return Ok(()) };
-        let channel = UserKeys::new(event.event.user_id()).notify;
         let client = self.inner.client.with_options(&self.inner.options);
         client.spublish::<(), _, _>(channel, notice).await.map_err(unavailable)
     }
