@@ -3,8 +3,9 @@
 //! reachable over two veth pairs — one for the gateway, one for the
 //! publisher. The gateway's link goes down while events are published over
 //! the other; once it is back, the client has every event exactly once, in
-//! order. Needs root and iproute2 (`ip netns`); this kernel has no netem, so
-//! the partition is the link going down, not packet loss.
+//! order. Packet loss is nftables dropping a share of the link's packets at
+//! random. Needs root, iproute2 (`ip netns`) and nftables (`nft`); this
+//! kernel has no netem.
 
 mod harness;
 
@@ -38,8 +39,10 @@ fn ip(args: &[&str]) {
 
 impl Partitionable {
     fn start() -> Self {
-        // Subnets and names unique to this process.
-        let n = (std::process::id() % 200 + 20) as u8;
+        // Subnets and names unique to this process and this test.
+        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let ours = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = ((std::process::id() * 7 + ours) % 200 + 20) as u8;
         let name = format!("ps-part-{n}");
         let (gateway_link, publisher_link) = (format!("psg{n}"), format!("psp{n}"));
         let _ = Command::new("ip").args(["netns", "del", &name]).stderr(Stdio::null()).status();
@@ -79,10 +82,43 @@ impl Partitionable {
     fn gateway_link(&self, up: bool) {
         ip(&["link", "set", &self.gateway_link, if up { "up" } else { "down" }]);
     }
+
+    /// Drops `percent` % of the packets crossing the gateway's link, each
+    /// way at random (an nftables table of this test's own; this kernel has
+    /// no netem). `None` removes it.
+    fn gateway_loss(&self, percent: Option<u8>) {
+        let table = self.loss_table();
+        let _ = Command::new("nft").args(["delete", "table", "inet", &table]).stderr(Stdio::null()).status();
+        let Some(percent) = percent else { return };
+        let link = &self.gateway_link;
+        let rules = format!(
+            "table inet {table} {{\n\
+             chain out {{ type filter hook output priority 0; oifname \"{link}\" numgen random mod 100 < {percent} counter drop; }}\n\
+             chain in {{ type filter hook input priority 0; iifname \"{link}\" numgen random mod 100 < {percent} counter drop; }}\n\
+             }}\n"
+        );
+        let mut nft = Command::new("nft").args(["-f", "-"]).stdin(Stdio::piped()).spawn().expect("nftables' nft runs");
+        std::io::Write::write_all(nft.stdin.as_mut().expect("nft's stdin"), rules.as_bytes()).expect("write the rules");
+        drop(nft.stdin.take());
+        assert!(nft.wait().expect("nft").success(), "nft -f: {rules}");
+    }
+
+    /// Packets the loss rules dropped so far.
+    fn dropped(&self) -> u64 {
+        let listed =
+            Command::new("nft").args(["list", "table", "inet", &self.loss_table()]).output().expect("nft list");
+        let text = String::from_utf8_lossy(&listed.stdout);
+        text.split("packets ").skip(1).filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok()).sum()
+    }
+
+    fn loss_table(&self) -> String {
+        format!("ps_loss_{}", self.gateway_link)
+    }
 }
 
 impl Drop for Partitionable {
     fn drop(&mut self) {
+        self.gateway_loss(None);
         if let Some(mut redis) = self.redis.take() {
             let _ = redis.kill();
             let _ = redis.wait();
@@ -102,6 +138,19 @@ async fn log_at(addr: SocketAddrV4) -> SharedLog {
     })
     .await;
     Arc::new(log)
+}
+
+/// Reads the socket's order updates into `seqs` until the one with seq
+/// `last`, failing after `within`; the socket must stay open.
+async fn orders_until(socket: &mut Socket, seqs: &mut Vec<u64>, last: u64, within: Duration, when: &str) {
+    let deadline = tokio::time::Instant::now() + within;
+    while seqs.last() != Some(&last) {
+        assert!(tokio::time::Instant::now() < deadline, "{when}: {seqs:?}, want up to {last}");
+        let message = next(socket).await.unwrap_or_else(|code| panic!("{when}: the socket closed ({code:?})"));
+        if message["type"] == "order_update" {
+            seqs.extend(message["seq"].as_u64());
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,15 +190,41 @@ async fn a_partition_between_gateway_and_redis_loses_and_repeats_nothing() {
     assert!(during.is_err(), "a message crossed the partition: {during:?}");
     net.gateway_link(true);
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while seqs.last() != Some(&last) {
-        assert!(tokio::time::Instant::now() < deadline, "after the partition: {seqs:?}, want up to {last}");
-        let message = next(&mut socket).await.expect("the socket stays open through the partition");
-        if message["type"] == "order_update" {
-            seqs.extend(message["seq"].as_u64());
-        }
-    }
+    orders_until(&mut socket, &mut seqs, last, Duration::from_secs(60), "after the partition").await;
     let expected: Vec<u64> = (first + 1..=last).collect();
     assert_eq!(seqs, expected, "every event exactly once, in order");
+    gateway.stop().await;
+}
+
+/// 20 % of the packets between the gateway and Redis dropped, each way,
+/// while events are published: the client still gets each exactly once, in
+/// order, on the same socket, and once the loss ends it is live within 5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packet_loss_between_gateway_and_redis_loses_and_repeats_nothing() {
+    let net = Partitionable::start();
+    let publisher = log_at(net.publisher_addr).await;
+    let gateway = Gateway::start(log_at(net.gateway_addr).await, &[]).await;
+    let who = user("lotte");
+    let first = publish(&publisher, conformance::order(&who, "o-0", OrderStatus::Accepted), "l-0").await;
+    let mut socket = connect(&gateway, "lotte").await;
+    subscribe(&mut socket, &["orders"]).await;
+
+    net.gateway_loss(Some(20));
+    let mut seqs = Vec::new();
+    let mut last = first;
+    for i in 1..=30 {
+        last =
+            publish(&publisher, conformance::order(&who, &format!("o-{i}"), OrderStatus::Accepted), &format!("l-{i}"))
+                .await;
+    }
+    orders_until(&mut socket, &mut seqs, last, Duration::from_secs(60), "through the loss").await;
+    let dropped = net.dropped();
+    assert!(dropped > 0, "the loss is real: no packet was dropped");
+    net.gateway_loss(None);
+    let after = publish(&publisher, conformance::order(&who, "o-after", OrderStatus::Accepted), "l-after").await;
+    orders_until(&mut socket, &mut seqs, after, Duration::from_secs(5), "within 5 s of the loss ending").await;
+    let expected: Vec<u64> = (first + 1..=after).collect();
+    assert_eq!(seqs, expected, "every event exactly once, in order");
+    eprintln!("{dropped} packets dropped between the gateway and Redis");
     gateway.stop().await;
 }
