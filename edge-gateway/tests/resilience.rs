@@ -13,8 +13,7 @@ use event_log::memory::MemoryLog;
 use event_log::{LogSettings, SharedLog};
 use futures::{SinkExt, StreamExt};
 use harness::*;
-use test_support::net::free_port;
-use test_support::process::{rss_kib, Service};
+use test_support::process::rss_kib;
 use test_support::redis::RedisServer;
 use test_support::wait;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -307,45 +306,6 @@ async fn shutdown_closes_every_socket_with_1012_and_releases_leases() {
         sockets.push(socket);
     }
     next_gateway.stop().await;
-}
-
-/// The gateway binary, as a child process with only the environment given.
-struct GatewayProcess {
-    process: Service,
-    addr: std::net::SocketAddr,
-}
-
-impl GatewayProcess {
-    fn spawn(redis_url: &str, extra: &[(&str, &str)]) -> Self {
-        Self::spawn_on(std::net::SocketAddr::from(([127, 0, 0, 1], free_port())), redis_url, extra)
-    }
-
-    fn spawn_on(addr: std::net::SocketAddr, redis_url: &str, extra: &[(&str, &str)]) -> Self {
-        let mut env: std::collections::BTreeMap<String, String> = [
-            ("GATEWAY_ADDR", addr.to_string()),
-            ("REDIS_URL", redis_url.to_owned()),
-            ("JWT_SECRET", SECRET.to_owned()),
-            ("RUST_LOG", "warn".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        let logs = std::env::temp_dir().join(format!("ps-gateway-{}-{}", std::process::id(), addr.port()));
-        std::fs::create_dir_all(&logs).expect("create the log directory");
-        let process = Service::spawn("gateway", std::path::Path::new(env!("CARGO_BIN_EXE_edge-gateway")), &env, &logs);
-        Self { process, addr }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/ws/portfolio", self.addr)
-    }
-}
-
-async fn connect_url(url: &str, user: &str) -> Option<Socket> {
-    let mut request = url.into_client_request().ok()?;
-    request.headers_mut().insert("authorization", format!("Bearer {}", token(user, 3600)).parse().ok()?);
-    tokio_tungstenite::connect_async(request).await.ok().map(|(socket, _)| socket)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

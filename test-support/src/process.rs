@@ -91,6 +91,13 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     status_kib(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?, "VmRSS:")
 }
 
+/// This process' soft limit of open files (`Max open files` of
+/// `/proc/self/limits`); `None` off Linux or when unlimited.
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    limits.lines().find_map(|l| l.strip_prefix("Max open files"))?.split_whitespace().next()?.parse().ok()
+}
+
 /// A `kB` field of a `/proc/<pid>/status` text.
 fn status_kib(status: &str, field: &str) -> Option<u64> {
     status.lines().find_map(|l| l.strip_prefix(field))?.split_whitespace().next()?.parse().ok()
@@ -106,5 +113,6 @@ mod tests {
         assert_eq!(status_kib(status, "VmRSS:"), Some(1024));
         assert_eq!(status_kib(status, "VmSwap:"), None);
         assert!(rss_kib(std::process::id()).is_some_and(|kib| kib > 0) || !cfg!(target_os = "linux"));
+        assert!(open_files_limit().is_some_and(|n| n > 0) || !cfg!(target_os = "linux"));
     }
 }

@@ -21,6 +21,7 @@ use futures::{SinkExt, StreamExt};
 use http_body_util::BodyExt;
 use portfolio_client::PortfolioState;
 use serde_json::Value;
+use test_support::process::Service;
 use test_support::redis::RedisServer;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -198,4 +199,43 @@ pub async fn read_until_seq(socket: &mut Socket, view: &mut View, seq: u64) {
         let message = next(socket).await.unwrap_or_else(|code| panic!("closed ({code:?}) at seq {}", view.seq));
         view.apply(&message);
     }
+}
+
+/// The gateway binary, as a child process with only the environment given.
+pub struct GatewayProcess {
+    pub process: Service,
+    pub addr: std::net::SocketAddr,
+}
+
+impl GatewayProcess {
+    pub fn spawn(redis_url: &str, extra: &[(&str, &str)]) -> Self {
+        Self::spawn_on(std::net::SocketAddr::from(([127, 0, 0, 1], test_support::net::free_port())), redis_url, extra)
+    }
+
+    pub fn spawn_on(addr: std::net::SocketAddr, redis_url: &str, extra: &[(&str, &str)]) -> Self {
+        let mut env: std::collections::BTreeMap<String, String> = [
+            ("GATEWAY_ADDR", addr.to_string()),
+            ("REDIS_URL", redis_url.to_owned()),
+            ("JWT_SECRET", SECRET.to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let logs = std::env::temp_dir().join(format!("ps-gateway-{}-{}", std::process::id(), addr.port()));
+        std::fs::create_dir_all(&logs).expect("create the log directory");
+        let process = Service::spawn("gateway", std::path::Path::new(env!("CARGO_BIN_EXE_edge-gateway")), &env, &logs);
+        Self { process, addr }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws/portfolio", self.addr)
+    }
+}
+
+pub async fn connect_url(url: &str, user: &str) -> Option<Socket> {
+    let mut request = url.into_client_request().ok()?;
+    request.headers_mut().insert("authorization", format!("Bearer {}", token(user, 3600)).parse().ok()?);
+    tokio_tungstenite::connect_async(request).await.ok().map(|(socket, _)| socket)
 }
