@@ -82,43 +82,71 @@ impl Partitionable {
     fn gateway_link(&self, up: bool) {
         ip(&["link", "set", &self.gateway_link, if up { "up" } else { "down" }]);
     }
+}
 
-    /// Drops `percent` % of the packets crossing the gateway's link, each
-    /// way at random (an nftables table of this test's own; this kernel has
-    /// no netem). `None` removes it.
-    fn gateway_loss(&self, percent: Option<u8>) {
-        let table = self.loss_table();
+/// Random packet loss from an nftables table of the test's own (this kernel
+/// has no netem), removed on drop; its rules count what they drop.
+struct Loss {
+    table: String,
+}
+
+impl Loss {
+    /// Drops `percent` % of the packets crossing `link`, each way.
+    fn on_link(link: &str, percent: u8) -> Self {
+        Self::install(
+            format!("ps_loss_{link}"),
+            &format!("oifname \"{link}\" numgen random mod 100 < {percent} counter drop"),
+            &format!("iifname \"{link}\" numgen random mod 100 < {percent} counter drop"),
+        )
+    }
+
+    /// Drops `percent` % of the loopback packets to and from TCP `port`
+    /// (each leaves through `output` once, so one chain sees both ways).
+    fn on_loopback_port(port: u16, percent: u8) -> Self {
+        Self::install(
+            format!("ps_loss_lo{port}"),
+            &format!(
+                "oifname \"lo\" tcp dport {port} numgen random mod 100 < {percent} counter drop; \
+                      oifname \"lo\" tcp sport {port} numgen random mod 100 < {percent} counter drop"
+            ),
+            "counter",
+        )
+    }
+
+    fn install(table: String, out: &str, into: &str) -> Self {
         let _ = Command::new("nft").args(["delete", "table", "inet", &table]).stderr(Stdio::null()).status();
-        let Some(percent) = percent else { return };
-        let link = &self.gateway_link;
         let rules = format!(
             "table inet {table} {{\n\
-             chain out {{ type filter hook output priority 0; oifname \"{link}\" numgen random mod 100 < {percent} counter drop; }}\n\
-             chain in {{ type filter hook input priority 0; iifname \"{link}\" numgen random mod 100 < {percent} counter drop; }}\n\
+             chain out {{ type filter hook output priority 0; {out}; }}\n\
+             chain in {{ type filter hook input priority 0; {into}; }}\n\
              }}\n"
         );
         let mut nft = Command::new("nft").args(["-f", "-"]).stdin(Stdio::piped()).spawn().expect("nftables' nft runs");
         std::io::Write::write_all(nft.stdin.as_mut().expect("nft's stdin"), rules.as_bytes()).expect("write the rules");
         drop(nft.stdin.take());
         assert!(nft.wait().expect("nft").success(), "nft -f: {rules}");
+        Self { table }
     }
 
-    /// Packets the loss rules dropped so far.
+    /// Packets the rules dropped so far.
     fn dropped(&self) -> u64 {
-        let listed =
-            Command::new("nft").args(["list", "table", "inet", &self.loss_table()]).output().expect("nft list");
+        let listed = Command::new("nft").args(["list", "table", "inet", &self.table]).output().expect("nft list");
         let text = String::from_utf8_lossy(&listed.stdout);
-        text.split("packets ").skip(1).filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok()).sum()
+        text.lines()
+            .filter(|l| l.contains("drop"))
+            .filter_map(|l| l.split("packets ").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
     }
+}
 
-    fn loss_table(&self) -> String {
-        format!("ps_loss_{}", self.gateway_link)
+impl Drop for Loss {
+    fn drop(&mut self) {
+        let _ = Command::new("nft").args(["delete", "table", "inet", &self.table]).stderr(Stdio::null()).status();
     }
 }
 
 impl Drop for Partitionable {
     fn drop(&mut self) {
-        self.gateway_loss(None);
         if let Some(mut redis) = self.redis.take() {
             let _ = redis.kill();
             let _ = redis.wait();
@@ -139,6 +167,9 @@ async fn log_at(addr: SocketAddrV4) -> SharedLog {
     .await;
     Arc::new(log)
 }
+
+/// Packets a loss test sees dropped before it stops publishing.
+const DROPS: u64 = 10;
 
 /// Reads the socket's order updates into `seqs` until the one with seq
 /// `last`, failing after `within`; the socket must stay open.
@@ -196,35 +227,61 @@ async fn a_partition_between_gateway_and_redis_loses_and_repeats_nothing() {
     gateway.stop().await;
 }
 
-/// 20 % of the packets between the gateway and Redis dropped, each way,
-/// while events are published: the client still gets each exactly once, in
-/// order, on the same socket, and once the loss ends it is live within 5 s.
+/// The loss tests' run: a socket subscribed to `who`'s orders, `loss`
+/// installed; orders are published through `publisher` in rounds of 10
+/// until the rules dropped [`DROPS`] packets (small messages share
+/// segments, so the count per order varies), then the loss is lifted.
+/// Every event must reach the socket exactly once, in order, and one
+/// published after the loss within 5 s. Returns the packets dropped.
+async fn through_loss(publisher: &SharedLog, who: &common::event::UserId, mut socket: Socket, loss: Loss) -> u64 {
+    let first = publish(publisher, conformance::order(who, "o-0", OrderStatus::Accepted), "loss-0").await;
+    let mut seqs = Vec::new();
+    orders_until(&mut socket, &mut seqs, first, Duration::from_secs(60), "the first order").await;
+    for i in 1..=1_000 {
+        let order = conformance::order(who, &format!("o-{i}"), OrderStatus::Accepted);
+        let last = publish(publisher, order, &format!("loss-{i}")).await;
+        if i % 10 == 0 {
+            orders_until(&mut socket, &mut seqs, last, Duration::from_secs(60), "through the loss").await;
+            if loss.dropped() >= DROPS {
+                break;
+            }
+        }
+    }
+    let dropped = loss.dropped();
+    assert!(dropped >= DROPS, "the loss is real: {dropped} packets dropped");
+    drop(loss);
+    let after = publish(publisher, conformance::order(who, "o-after", OrderStatus::Accepted), "loss-after").await;
+    orders_until(&mut socket, &mut seqs, after, Duration::from_secs(5), "within 5 s of the loss ending").await;
+    let expected: Vec<u64> = (first..=after).collect();
+    assert_eq!(seqs, expected, "every event exactly once, in order");
+    dropped
+}
+
+/// 20 % of the packets between the gateway and Redis dropped, each way
+/// ([`through_loss`]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packet_loss_between_gateway_and_redis_loses_and_repeats_nothing() {
     let net = Partitionable::start();
     let publisher = log_at(net.publisher_addr).await;
     let gateway = Gateway::start(log_at(net.gateway_addr).await, &[]).await;
-    let who = user("lotte");
-    let first = publish(&publisher, conformance::order(&who, "o-0", OrderStatus::Accepted), "l-0").await;
     let mut socket = connect(&gateway, "lotte").await;
     subscribe(&mut socket, &["orders"]).await;
-
-    net.gateway_loss(Some(20));
-    let mut seqs = Vec::new();
-    let mut last = first;
-    for i in 1..=30 {
-        last =
-            publish(&publisher, conformance::order(&who, &format!("o-{i}"), OrderStatus::Accepted), &format!("l-{i}"))
-                .await;
-    }
-    orders_until(&mut socket, &mut seqs, last, Duration::from_secs(60), "through the loss").await;
-    let dropped = net.dropped();
-    assert!(dropped > 0, "the loss is real: no packet was dropped");
-    net.gateway_loss(None);
-    let after = publish(&publisher, conformance::order(&who, "o-after", OrderStatus::Accepted), "l-after").await;
-    orders_until(&mut socket, &mut seqs, after, Duration::from_secs(5), "within 5 s of the loss ending").await;
-    let expected: Vec<u64> = (first + 1..=after).collect();
-    assert_eq!(seqs, expected, "every event exactly once, in order");
+    let loss = Loss::on_link(&net.gateway_link, 20);
+    let dropped = through_loss(&publisher, &user("lotte"), socket, loss).await;
     eprintln!("{dropped} packets dropped between the gateway and Redis");
+    gateway.stop().await;
+}
+
+/// 20 % of the packets between a client and the gateway dropped, each way
+/// ([`through_loss`]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packet_loss_between_client_and_gateway_loses_and_repeats_nothing() {
+    let log: SharedLog = Arc::new(event_log::memory::MemoryLog::new(LogSettings::default()));
+    let gateway = Gateway::start(log.clone(), &[]).await;
+    let mut socket = connect(&gateway, "linus").await;
+    subscribe(&mut socket, &["orders"]).await;
+    let loss = Loss::on_loopback_port(gateway.addr.port(), 20);
+    let dropped = through_loss(&log, &user("linus"), socket, loss).await;
+    eprintln!("{dropped} packets dropped between the client and the gateway");
     gateway.stop().await;
 }
