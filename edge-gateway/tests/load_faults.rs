@@ -39,10 +39,21 @@ enum Fault {
 }
 
 struct Load {
-    users: Vec<UserId>,
+    /// Events acknowledged so far.
     acked: Arc<AtomicUsize>,
-    /// Per event, the acknowledged seq (0 until acknowledged).
+    /// Once every event is acknowledged: each one's seq, in sending order.
     task: tokio::task::JoinHandle<Vec<u64>>,
+}
+
+impl Load {
+    /// Waits until at least `events` are acknowledged.
+    async fn acknowledged(&self, events: usize, what: &str) {
+        wait::until(what, Duration::from_secs(60), || {
+            let reached = self.acked.load(Ordering::Relaxed) >= events;
+            async move { reached.then_some(()) }
+        })
+        .await;
+    }
 }
 
 /// Publishes [`EVENTS`] trades round-robin over `users` at 1,000 a second;
@@ -50,7 +61,7 @@ struct Load {
 fn start_load(producer: event_log::SharedLog, users: Vec<UserId>) -> Load {
     let acked = Arc::new(AtomicUsize::new(0));
     let task = {
-        let (users, acked) = (users.clone(), acked.clone());
+        let acked = acked.clone();
         tokio::spawn(async move {
             let mut seqs = Vec::with_capacity(EVENTS);
             let mut tick = tokio::time::interval(Duration::from_millis(10));
@@ -75,7 +86,7 @@ fn start_load(producer: event_log::SharedLog, users: Vec<UserId>) -> Load {
             seqs
         })
     };
-    Load { users, acked, task }
+    Load { acked, task }
 }
 
 async fn connect_clients(gateway: &GatewayProcess, users: &[UserId]) -> Vec<ClientHandle> {
@@ -106,34 +117,18 @@ async fn under_load(fault: Fault) {
     let exact = [("THROTTLE_WINDOW_MS", "50"), ("DIFF_THRESHOLD", "0")];
     let mut gateway = GatewayProcess::spawn(&server.url(), &exact);
     let users: Vec<UserId> = (0..USERS).map(|i| user(&format!("load-{i}"))).collect();
-    let addr = gateway.addr;
-    wait::until("the gateway to listen", Duration::from_secs(15), || async {
-        tokio::net::TcpStream::connect(addr).await.ok()
-    })
-    .await;
+    gateway.listening().await;
     let clients = connect_clients(&gateway, &users).await;
 
-    let load = start_load(producer.clone(), users);
-    let acked = load.acked.clone();
-    wait::until("the load to reach the fault", Duration::from_secs(60), || {
-        let reached = acked.load(Ordering::Relaxed) >= FAULT_AT;
-        async move { reached.then_some(()) }
-    })
-    .await;
+    let load = start_load(producer.clone(), users.clone());
+    load.acknowledged(FAULT_AT, "the load to reach the fault").await;
     let ended = match fault {
         Fault::KillGateway => {
             gateway.process.kill();
             // Down while the next 1,000 events are acknowledged.
-            wait::until("1,000 events published while the gateway is down", Duration::from_secs(60), || {
-                let reached = acked.load(Ordering::Relaxed) >= FAULT_AT + 1_000;
-                async move { reached.then_some(()) }
-            })
-            .await;
-            gateway = GatewayProcess::spawn_on(addr, &server.url(), &exact);
-            wait::until("the gateway to listen again", Duration::from_secs(15), || async {
-                tokio::net::TcpStream::connect(addr).await.ok()
-            })
-            .await;
+            load.acknowledged(FAULT_AT + 1_000, "1,000 events published while the gateway is down").await;
+            gateway = GatewayProcess::spawn_on(gateway.addr, &server.url(), &exact);
+            gateway.listening().await;
             Instant::now()
         }
         Fault::KillRedis => {
@@ -148,8 +143,7 @@ async fn under_load(fault: Fault) {
     }
     let live_after = ended.elapsed();
 
-    let Load { users, task, .. } = load;
-    let seqs = task.await.expect("the load finished");
+    let seqs = load.task.await.expect("the load finished");
     // Each user's acks are 1, 2, 3, … once each: no event acknowledged twice
     // or lost from the log.
     let mut last = vec![0u64; users.len()];

@@ -96,7 +96,7 @@ impl Loss {
         Self::install(
             format!("ps_loss_{link}"),
             &format!("oifname \"{link}\" numgen random mod 100 < {percent} counter drop"),
-            &format!("iifname \"{link}\" numgen random mod 100 < {percent} counter drop"),
+            Some(&format!("iifname \"{link}\" numgen random mod 100 < {percent} counter drop")),
         )
     }
 
@@ -109,18 +109,18 @@ impl Loss {
                 "oifname \"lo\" tcp dport {port} numgen random mod 100 < {percent} counter drop; \
                       oifname \"lo\" tcp sport {port} numgen random mod 100 < {percent} counter drop"
             ),
-            "counter",
+            None,
         )
     }
 
-    fn install(table: String, out: &str, into: &str) -> Self {
+    /// A table with `out` on the output hook and `into`, if any, on input.
+    fn install(table: String, out: &str, into: Option<&str>) -> Self {
         let _ = Command::new("nft").args(["delete", "table", "inet", &table]).stderr(Stdio::null()).status();
-        let rules = format!(
-            "table inet {table} {{\n\
-             chain out {{ type filter hook output priority 0; {out}; }}\n\
-             chain in {{ type filter hook input priority 0; {into}; }}\n\
-             }}\n"
-        );
+        let input = into
+            .map(|rules| format!("chain in {{ type filter hook input priority 0; {rules}; }}\n"))
+            .unwrap_or_default();
+        let rules =
+            format!("table inet {table} {{\nchain out {{ type filter hook output priority 0; {out}; }}\n{input}}}\n");
         let mut nft = Command::new("nft").args(["-f", "-"]).stdin(Stdio::piped()).spawn().expect("nftables' nft runs");
         std::io::Write::write_all(nft.stdin.as_mut().expect("nft's stdin"), rules.as_bytes()).expect("write the rules");
         drop(nft.stdin.take());

@@ -375,10 +375,7 @@ async fn clients_recover_from_a_killed_gateway_without_losing_an_event() {
     }
     let addr = gateway.addr;
     let restarted = GatewayProcess::spawn_on(addr, &server.url(), &exact);
-    wait::until("the gateway to listen again", Duration::from_secs(15), || async {
-        tokio::net::TcpStream::connect(addr).await.ok()
-    })
-    .await;
+    restarted.listening().await;
     let listening = std::time::Instant::now();
     let state = client.wait_for(Duration::from_secs(5), |s| s.seq >= last).await.expect("caught up within 5 s");
     client.wait_for_status(Duration::from_secs(5), |s| s == Status::Live).await.expect("live again");
@@ -397,8 +394,7 @@ async fn a_stalled_client_does_not_grow_the_gateway_process() {
         &[("SEND_QUEUE", "8"), ("HEARTBEAT_TIMEOUT_MS", "2000"), ("HEARTBEAT_INTERVAL_MS", "500")],
     );
     let url = format!("ws://{}/ws/portfolio", gateway.addr);
-    wait::until("the gateway to listen", WAIT, || async { tokio::net::TcpStream::connect(gateway.addr).await.ok() })
-        .await;
+    gateway.listening().await;
 
     // A reader that stops reading, with a tiny receive buffer.
     let (stalled, _) = stalled_reader(gateway.addr, &url, "stuck").await;

@@ -91,6 +91,15 @@ impl Gateway {
     pub fn url(&self) -> String {
         format!("ws://{}/ws/portfolio", self.addr)
     }
+
+    /// Waits until the process accepts TCP connections on its address.
+    pub async fn listening(&self) {
+        let addr = self.addr;
+        test_support::wait::until("the gateway to listen", Duration::from_secs(15), || async move {
+            TcpStream::connect(addr).await.ok()
+        })
+        .await;
+    }
 }
 
 pub fn token(user: &str, exp_in: i64) -> String {
@@ -231,6 +240,15 @@ impl GatewayProcess {
 
     pub fn url(&self) -> String {
         format!("ws://{}/ws/portfolio", self.addr)
+    }
+
+    /// Waits until the process accepts TCP connections on its address.
+    pub async fn listening(&self) {
+        let addr = self.addr;
+        test_support::wait::until("the gateway to listen", Duration::from_secs(15), || async move {
+            TcpStream::connect(addr).await.ok()
+        })
+        .await;
     }
 }
 
