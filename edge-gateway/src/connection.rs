@@ -192,7 +192,9 @@ async fn run(socket: &mut WebSocket, conn: &mut Connection) -> Option<Close> {
                 Some(frames) => {
                     let limit = conn.shared.limits.heartbeat_timeout;
                     match send_queued(socket, frames, session.outbox.as_mut(), limit).await {
-                        Some(Ok(())) => {}
+                        Some(Ok(None)) => {}
+                        // The hub let go of us (its last item), after the rest.
+                        Some(Ok(Some(close))) => return Some(close),
                         Some(Err(_)) => return None,
                         None => return Some(Close::SlowConsumer),
                     }
@@ -301,16 +303,18 @@ async fn next_outbound(outbox: &mut Option<queue::Receiver<Outbound>>) -> Option
     }
 }
 
-/// Buffers a queue item's frames in the socket, unflushed.
-async fn feed(socket: &mut WebSocket, frames: Outbound) -> Result<(), axum::Error> {
+/// Buffers a queue item's frames in the socket, unflushed; a close the hub
+/// asked for is returned instead, for the caller to send after a flush.
+async fn feed(socket: &mut WebSocket, frames: Outbound) -> Result<Option<Close>, axum::Error> {
     match frames {
-        Outbound::Text(text) => socket.feed(Message::Text(text)).await,
+        Outbound::Text(text) => socket.feed(Message::Text(text)).await.map(|()| None),
         Outbound::Texts(texts) => {
             for text in texts {
                 socket.feed(Message::Text(text)).await?;
             }
-            Ok(())
+            Ok(None)
         }
+        Outbound::Close(close) => Ok(Some(close)),
     }
 }
 
@@ -319,8 +323,9 @@ async fn feed(socket: &mut WebSocket, frames: Outbound) -> Result<(), axum::Erro
 const COALESCED_WRITES: usize = 16;
 
 /// Writes `first` and whatever else is queued right now (up to
-/// [`COALESCED_WRITES`] queue items) with one flush, giving up after `limit`: `None`
-/// when it timed out. A write almost always completes on its first poll, so
+/// [`COALESCED_WRITES`] queue items, stopping at a close) with one flush,
+/// giving up after `limit`: `None` when it timed out, the hub's close when
+/// one came. A write almost always completes on its first poll, so
 /// the timeout (a timer and a boxed future) is only set up for one that has
 /// to wait.
 async fn send_queued(
@@ -328,16 +333,19 @@ async fn send_queued(
     first: Outbound,
     outbox: Option<&mut queue::Receiver<Outbound>>,
     limit: Duration,
-) -> Option<Result<(), axum::Error>> {
+) -> Option<Result<Option<Close>, axum::Error>> {
     let mut write = pin!(async move {
-        feed(socket, first).await?;
+        let mut close = feed(socket, first).await?;
         if let Some(outbox) = outbox {
             for _ in 1..COALESCED_WRITES {
+                if close.is_some() {
+                    break;
+                }
                 let Some(frames) = outbox.try_recv() else { break };
-                feed(socket, frames).await?;
+                close = feed(socket, frames).await?;
             }
         }
-        socket.flush().await
+        socket.flush().await.map(|()| close)
     });
     if let Poll::Ready(result) = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
         return Some(result);

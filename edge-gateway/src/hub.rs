@@ -17,8 +17,9 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use common::event::{Channel, Envelope, Event, Mark, Symbol, Timestamp, UserId};
 use common::pnl::Book;
+use common::protocol::close::Close;
 use common::protocol::delta::{AccountDelta, DeltaBatchData, DeltaMessage, Partial, PositionDelta};
-use common::protocol::{BatchData, ErrorCode, ServerMessage, Snapshot, SnapshotData};
+use common::protocol::{BatchData, ServerMessage, Snapshot, SnapshotData};
 use event_log::{LogError, ReadAfter, SharedLog, StoredEvent};
 use tokio::time::{Instant, Sleep};
 
@@ -75,6 +76,9 @@ pub(crate) enum Outbound {
     /// JSON text frames made by one change (a mark's position and account
     /// updates), written together with one flush.
     Texts(Box<[Utf8Bytes]>),
+    /// Close the socket with this: the hub let go of the connection, and
+    /// this is the last item it queued.
+    Close(Close),
 }
 
 /// What connections and the dispatcher tell a hub.
@@ -680,6 +684,18 @@ impl Hub {
         self.conns.retain(|c| c.id != conn || queue(c, text.clone()));
     }
 
+    /// Lets go of a connection, its socket to be closed with `close` once
+    /// what was queued before is written. Nothing more goes to it (a
+    /// `subscribed` that would follow finds it gone).
+    fn close(&mut self, conn: u64, close: Close) {
+        if let Some(index) = self.conns.iter().position(|c| c.id == conn) {
+            let c = self.conns.remove(index);
+            // A full queue closes the socket anyway (as too slow).
+            let _ = c.tx.try_send(Outbound::Close(close));
+            self.update_deltas();
+        }
+    }
+
     fn send_to(&mut self, conn: u64, message: &ServerMessage) {
         if let Some(text) = encode(message) {
             self.send_text(conn, text);
@@ -716,8 +732,8 @@ impl Hub {
                 self.send_snapshot(conn).await;
             }
             Missed::Failed(error) => {
-                tracing::warn!(user = %self.user, %error, "Catch-up read failed.");
-                self.send_to(conn, &ServerMessage::error(ErrorCode::Internal, "Catch-up failed; retry"));
+                tracing::warn!(user = %self.user, %error, "Catch-up read failed; closing the connection to resume later.");
+                self.close(conn, Close::LogUnavailable);
             }
         }
     }
@@ -752,8 +768,8 @@ impl Hub {
                 }
             }
             Err(error) => {
-                tracing::warn!(user = %self.user, %error, "Snapshot read failed.");
-                self.send_to(conn, &ServerMessage::error(ErrorCode::Internal, "Snapshot unavailable; retry"));
+                tracing::warn!(user = %self.user, %error, "Snapshot read failed; closing the connection to resume later.");
+                self.close(conn, Close::LogUnavailable);
             }
         }
     }

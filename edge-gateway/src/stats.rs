@@ -266,6 +266,7 @@ pub(crate) fn close_label(close: Option<Close>) -> &'static str {
         Some(Close::Flood) => "flood",
         Some(Close::Abuse) => "abuse",
         Some(Close::TooBig) => "too_big",
+        Some(Close::LogUnavailable) => "log_unavailable",
         Some(_) => "other",
     }
 }

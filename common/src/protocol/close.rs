@@ -18,7 +18,8 @@ pub const POLICY: u16 = 1008;
 pub const TOO_BIG: u16 = 1009;
 /// IANA 1012: the gateway is restarting.
 pub const RESTART: u16 = 1012;
-/// IANA 1013: try again later (capacity, or real-time disabled).
+/// IANA 1013: try again later (capacity, real-time disabled, or the event
+/// log unavailable).
 pub const TRY_AGAIN_LATER: u16 = 1013;
 /// Private use: the connection could not keep up.
 pub const SLOW_CONSUMER: u16 = 4001;
@@ -102,11 +103,15 @@ pub enum Close {
     Capacity,
     /// The send queue filled.
     SlowConsumer,
+    /// The event log did not answer the read a subscription needs (its
+    /// snapshot, or the events after `since`): the socket is closed rather
+    /// than left subscribed without a base.
+    LogUnavailable,
 }
 
 impl Close {
     /// Every close, for tables (the dev page is served this list) and tests.
-    pub const ALL: [Close; 15] = [
+    pub const ALL: [Close; 16] = [
         Close::OriginNotAllowed,
         Close::Unauthenticated(Unauthenticated::Missing),
         Close::Unauthenticated(Unauthenticated::Expired),
@@ -122,6 +127,7 @@ impl Close {
         Close::Disabled,
         Close::Capacity,
         Close::SlowConsumer,
+        Close::LogUnavailable,
     ];
 
     /// The close code on the wire.
@@ -135,7 +141,7 @@ impl Close {
             Close::TooBig => TOO_BIG,
             Close::HeartbeatTimeout => GOING_AWAY,
             Close::Restarting => RESTART,
-            Close::Disabled | Close::Capacity => TRY_AGAIN_LATER,
+            Close::Disabled | Close::Capacity | Close::LogUnavailable => TRY_AGAIN_LATER,
             Close::SlowConsumer => SLOW_CONSUMER,
         }
     }
@@ -154,6 +160,7 @@ impl Close {
             Close::Disabled => "Real-time portfolio disabled",
             Close::Capacity => "Server capacity reached - try again later",
             Close::SlowConsumer => "Send queue full - resume from your last seq",
+            Close::LogUnavailable => "Event log unavailable - resume later",
         }
     }
 
@@ -169,7 +176,8 @@ impl Close {
             | Close::TooBig
             | Close::HeartbeatTimeout
             | Close::Capacity
-            | Close::SlowConsumer => Reconnect::Backoff,
+            | Close::SlowConsumer
+            | Close::LogUnavailable => Reconnect::Backoff,
         }
     }
 

@@ -33,6 +33,7 @@ export const CLOSES: readonly CloseEntry[] = [
   { code: 1013, reason: "Real-time portfolio disabled", reconnect: "poll" },
   { code: 1013, reason: "Server capacity reached - try again later", reconnect: "backoff" },
   { code: 4001, reason: "Send queue full - resume from your last seq", reconnect: "backoff" },
+  { code: 1013, reason: "Event log unavailable - resume later", reconnect: "backoff" },
 ];
 
 export function reconnectAfter(code: number, reason: string): Reconnect {
