@@ -171,19 +171,6 @@ async fn log_at(addr: SocketAddrV4) -> SharedLog {
 /// Packets a loss test sees dropped before it stops publishing.
 const DROPS: u64 = 10;
 
-/// Reads the socket's order updates into `seqs` until the one with seq
-/// `last`, failing after `within`; the socket must stay open.
-async fn orders_until(socket: &mut Socket, seqs: &mut Vec<u64>, last: u64, within: Duration, when: &str) {
-    let deadline = tokio::time::Instant::now() + within;
-    while seqs.last() != Some(&last) {
-        assert!(tokio::time::Instant::now() < deadline, "{when}: {seqs:?}, want up to {last}");
-        let message = next(socket).await.unwrap_or_else(|code| panic!("{when}: the socket closed ({code:?})"));
-        if message["type"] == "order_update" {
-            seqs.extend(message["seq"].as_u64());
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_between_gateway_and_redis_loses_and_repeats_nothing() {
     let net = Partitionable::start();

@@ -138,6 +138,19 @@ pub async fn next(socket: &mut Socket) -> Result<Value, Option<u16>> {
     }
 }
 
+/// Reads the socket's order updates into `seqs` until the one with seq
+/// `last`, failing after `within`; the socket must stay open.
+pub async fn orders_until(socket: &mut Socket, seqs: &mut Vec<u64>, last: u64, within: Duration, when: &str) {
+    let deadline = tokio::time::Instant::now() + within;
+    while seqs.last() != Some(&last) {
+        assert!(tokio::time::Instant::now() < deadline, "{when}: {seqs:?}, want up to {last}");
+        let message = next(socket).await.unwrap_or_else(|code| panic!("{when}: the socket closed ({code:?})"));
+        if message["type"] == "order_update" {
+            seqs.extend(message["seq"].as_u64());
+        }
+    }
+}
+
 /// Reads until a message of `kind` arrives, returning everything read.
 pub async fn until_type(socket: &mut Socket, kind: &str) -> Vec<Value> {
     let mut seen = Vec::new();
