@@ -297,17 +297,17 @@ impl OrderStatus {
 #[serde(rename_all = "camelCase")]
 pub struct Position {
     pub symbol: Symbol,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub quantity: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub current_price: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub entry_price: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub unrealized_pnl: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub unrealized_pnl_percent: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub market_value: Decimal,
     pub side: PositionSide,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -335,15 +335,15 @@ pub struct Order {
     #[serde(rename = "type")]
     pub order_type: OrderType,
     pub status: OrderStatus,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub qty: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub filled_qty: Decimal,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub filled_avg_price: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub limit_price: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub stop_price: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted_at: Option<Timestamp>,
@@ -358,17 +358,17 @@ pub struct Order {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Account {
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub equity: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub buying_power: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub cash: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub portfolio_value: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub day_pnl: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub day_pnl_percent: Decimal,
     pub timestamp: Timestamp,
 }
@@ -381,7 +381,7 @@ pub struct Account {
 #[serde(rename_all = "camelCase")]
 pub struct Mark {
     pub symbol: Symbol,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub price: Decimal,
     /// When the market printed the price.
     pub timestamp: Timestamp,
@@ -401,12 +401,12 @@ pub struct Trade {
     pub trade_id: String,
     pub symbol: Symbol,
     pub side: OrderSide,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub quantity: Decimal,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "crate::decimal::str")]
     pub price: Decimal,
     /// Realized P&L of a closing trade; absent when the broker does not say.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub pnl: Option<Decimal>,
     pub executed_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -19,6 +19,7 @@
 
 pub mod backoff;
 pub mod config;
+pub mod decimal;
 pub mod event;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;

@@ -121,9 +121,9 @@ struct Ticket {
     side: OrderSide,
     #[serde(rename = "type")]
     order_type: OrderType,
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "common::decimal::str")]
     qty: Decimal,
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(default, with = "common::decimal::str_option")]
     limit_price: Option<Decimal>,
 }
 

@@ -72,13 +72,13 @@ pub struct SubmittedOrder {
     #[serde(rename = "type")]
     pub order_type: OrderType,
     /// Quantity.
-    #[serde(with = "rust_decimal::serde::str")]
+    #[serde(with = "common::decimal::str")]
     pub qty: Decimal,
     /// Limit price, for limit orders.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "common::decimal::str_option")]
     pub limit_price: Option<Decimal>,
     /// Stop price, for stop orders.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "common::decimal::str_option")]
     pub stop_price: Option<Decimal>,
 }
 

@@ -81,7 +81,7 @@ mod tests {
     #[allow(dead_code)]
     struct Tick {
         symbol: String,
-        #[serde(with = "rust_decimal::serde::str")]
+        #[serde(with = "common::decimal::str")]
         price: rust_decimal::Decimal,
     }
 

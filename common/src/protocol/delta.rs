@@ -22,17 +22,17 @@ use crate::event::{Account, Order, Position, PositionSide, Symbol, Timestamp, Tr
 #[allow(missing_docs)]
 pub struct PositionDelta {
     pub symbol: Symbol,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub quantity: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub current_price: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub entry_price: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub unrealized_pnl: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub unrealized_pnl_percent: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub market_value: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub side: Option<PositionSide>,
@@ -47,17 +47,17 @@ pub struct PositionDelta {
 #[serde(rename_all = "camelCase")]
 #[allow(missing_docs)]
 pub struct AccountDelta {
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub equity: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub buying_power: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub cash: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub portfolio_value: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub day_pnl: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "rust_decimal::serde::str_option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::decimal::str_option")]
     pub day_pnl_percent: Option<Decimal>,
     pub timestamp: Timestamp,
 }

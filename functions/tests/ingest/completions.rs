@@ -67,6 +67,12 @@ async fn completions_need_the_ingest_signature_and_valid_fields() {
         (body.replace("\"246.00\"", "\"0\""), "order.limitPrice"),
         (body.replace("\"limitPrice\"", "\"stopPrice\"").replace("\"246.00\"", "\"-1\""), "order.stopPrice"),
         (body.replace("\"job-1\"", "\"\""), "jobId"),
+        // Decimal strings in the wire's form only (schemathesis' find: an
+        // empty stopPrice was read as none, tests/contract).
+        (body.replace("\"limitPrice\":\"246.00\"", "\"limitPrice\":\"246.00\",\"stopPrice\":\"\""), "order.stopPrice"),
+        (body.replace("\"50\"", "\"5e1\""), "order.qty"),
+        (body.replace("\"50\"", "\"5_0\""), "order.qty"),
+        (body.replace("\"246.00\"", "\"+246.00\""), "order.limitPrice"),
     ];
     for (bad, field) in cases {
         let (status, answer) = h.send(PATH, &bad, Some(sign(INGEST_SECRET, &bad))).await;
