@@ -381,7 +381,9 @@ async fn admin_stats_are_for_admins_only() {
     subscribe(&mut socket, &["orders"]).await;
 
     let (status, _) = gateway.get("/api/admin/websocket-stats", None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no credentials");
+    let (status, _) = gateway.get("/api/admin/websocket-stats", Some("not-the-admin-token")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "neither the admin token nor a valid JWT");
     let (status, _) = gateway.get("/api/admin/websocket-stats", Some(&token("pia", 60))).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a plain user is not an admin");
     let (status, body) = gateway.get("/api/admin/websocket-stats", Some("ops-token-ops-token")).await;
