@@ -88,17 +88,10 @@ impl Gateway {
         let _ = tokio::time::timeout(WAIT, &mut self.task).await;
     }
 
+    /// Its socket's URL; it listens from the start (the listener is bound
+    /// before the server task runs).
     pub fn url(&self) -> String {
         format!("ws://{}/ws/portfolio", self.addr)
-    }
-
-    /// Waits until the process accepts TCP connections on its address.
-    pub async fn listening(&self) {
-        let addr = self.addr;
-        test_support::wait::until("the gateway to listen", Duration::from_secs(15), || async move {
-            TcpStream::connect(addr).await.ok()
-        })
-        .await;
     }
 }
 
