@@ -230,12 +230,19 @@ pub struct Settings {
     pub diff_settle: Option<Duration>,
     /// Our connections subscribe with field deltas (and resolve them).
     pub deltas: bool,
+    /// Our heartbeat pushed out to its 1 h maximum: for sockets the bench
+    /// never reads (S2's idle connections answer no pings), and where pings
+    /// would blur a byte count over compressed time (S4). Sockets the bench
+    /// reads answer pings and keep the defaults: with the heartbeat at 1 h,
+    /// a run of an hour sees every socket closed at the hour mark (the
+    /// first one-hour soak did).
+    pub no_heartbeat: bool,
 }
 
 impl Settings {
     /// `capacity` connections, our defaults otherwise.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { capacity, throttle_window: None, diff_settle: None, deltas: false }
+        Self { capacity, throttle_window: None, diff_settle: None, deltas: false, no_heartbeat: false }
     }
 }
 
@@ -289,11 +296,10 @@ impl System {
                     .env("GATEWAY_ADDR", ws.to_string())
                     .env("JWT_SECRET", JWT_SECRET)
                     .env("MAX_CONNECTIONS", (settings.capacity + 1_000).to_string())
-                    // Idle sockets the bench does not read answer no pings:
-                    // keep the heartbeat out of the measurements.
-                    .env("HEARTBEAT_INTERVAL_MS", "3600000")
-                    .env("HEARTBEAT_TIMEOUT_MS", "3600000")
                     .env("RUST_LOG", "warn");
+                if settings.no_heartbeat {
+                    gateway.env("HEARTBEAT_INTERVAL_MS", "3600000").env("HEARTBEAT_TIMEOUT_MS", "3600000");
+                }
                 if let Some(window) = settings.throttle_window {
                     gateway.env("THROTTLE_WINDOW_MS", window.as_millis().max(1).to_string());
                 }

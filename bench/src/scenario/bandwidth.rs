@@ -185,6 +185,7 @@ pub async fn run(options: &Options) -> Result<Report, Error> {
         throttle_window: Some(Duration::from_millis(u64::from((WINDOW_MS / options.speedup).max(1)))),
         diff_settle: Some(Duration::from_millis(u64::from((SETTLE_MS / options.speedup).max(1)))),
         deltas: false,
+        no_heartbeat: true,
     };
     let system = System::start(Kind::Ours, &options.locations, target.url(), &settings).await?;
     let result = measure(&options, &system, &target, &day).await;

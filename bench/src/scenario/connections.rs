@@ -94,7 +94,7 @@ impl Measured {
 pub async fn run(options: &Options) -> Result<Report, Error> {
     let options = options.effective()?;
     require_open_files(options.connections)?;
-    let settings = Settings::with_capacity(options.connections);
+    let settings = Settings { no_heartbeat: true, ..Settings::with_capacity(options.connections) };
     let (measured, environment) =
         options.under.each(&settings, async |system, target| measure(&options, system, target).await).await?;
     Ok(report(&options, &measured, environment))
