@@ -29,7 +29,15 @@ fn main() -> anyhow::Result<()> {
         runtime.worker_threads(usize::from(threads));
     }
     let runtime = runtime.enable_all().build().context("starting the runtime")?;
-    let report = runtime.block_on(cli.scenario.run())?;
+    // A signal drops the running scenario, so every child process it
+    // started (gateways, Redis servers, peers) is killed on the way out
+    // instead of outliving the bench.
+    let report = runtime.block_on(async {
+        tokio::select! {
+            report = cli.scenario.run() => report.map_err(anyhow::Error::from),
+            () = event_log::shutdown::signal() => Err(anyhow::anyhow!("interrupted: the scenario's processes were stopped")),
+        }
+    })?;
     print!("{}", report.to_table());
     if let Some(path) = &cli.json {
         report.write_json(path).with_context(|| format!("writing {}", path.display()))?;
